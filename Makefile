@@ -1,0 +1,34 @@
+# Two entry points for a fresh machine: `make demo` and `make test`.
+# Both create a virtual environment, install torch (pinned, CPU wheel on these machines) BEFORE the
+# package so that pip never resolves an unpinned torch, then install the package itself.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+TORCH_VERSION ?= 2.13.0
+DEMO_OUTPUT ?= demo_output
+
+.PHONY: install demo test test-all lint clean
+
+$(VENV)/.installed: setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet torch==$(TORCH_VERSION)
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	touch $@
+
+install: $(VENV)/.installed
+
+demo: install
+	$(BIN)/monai-lipinr demo --output $(DEMO_OUTPUT) --overwrite
+
+test: install
+	$(BIN)/python -m pytest -q
+
+test-all: install
+	$(BIN)/python -m pytest -q -m ""
+
+lint: install
+	$(BIN)/ruff check monai_lipinr tests benchmarks
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache $(DEMO_OUTPUT)

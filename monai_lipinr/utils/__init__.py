@@ -1,0 +1,7 @@
+"""Small shared helpers (output folders, validation)."""
+
+from __future__ import annotations
+
+from monai_lipinr.utils.output import atomic_output_dir
+
+__all__ = ["atomic_output_dir"]
