@@ -6,8 +6,9 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 TORCH_VERSION ?= 2.13.0
 DEMO_OUTPUT ?= demo_output
+BENCH_VENV ?= .venv-bench
 
-.PHONY: install demo test test-all lint clean
+.PHONY: install demo test test-all lint clean bench-env
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +30,18 @@ test-all: install
 
 lint: install
 	$(BIN)/ruff check monai_lipinr tests benchmarks
+
+# Benchmark environment: pinned torch FIRST, then our package, then the reference libraries
+# (deel-torchlip, orthogonium) whose unpinned `torch` requirement the pinned torch already satisfies.
+$(BENCH_VENV)/.installed: setup.cfg pyproject.toml benchmarks/requirements-reference.txt
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(BENCH_VENV)/bin/python -m pip install --quiet torch==$(TORCH_VERSION)
+	$(BENCH_VENV)/bin/python -m pip install --quiet -e .
+	$(BENCH_VENV)/bin/python -m pip install --quiet torch==$(TORCH_VERSION) -r benchmarks/requirements-reference.txt
+	touch $@
+
+bench-env: $(BENCH_VENV)/.installed
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache $(DEMO_OUTPUT)
