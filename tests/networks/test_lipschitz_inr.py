@@ -1,0 +1,164 @@
+from __future__ import annotations
+
+import io
+
+import pytest
+import torch
+
+from monai_lipinr.lipschitz.empirical import estimate_lipschitz
+from monai_lipinr.networks.nets import (
+    SIREN,
+    FourierFeatureINR,
+    GaussianINR,
+    GroupSortMLP,
+    HouseholderMLP,
+    LipschitzINR,
+    MaxMinMLP,
+    PositionalEncodingMLP,
+)
+
+SMALL = {"hidden_features": 32, "num_layers": 2}
+
+
+def _presets(constrained: bool):
+    c = {} if constrained else {"constraint": None}
+    b = {"budget": 2.0} if constrained else {}
+    yield "siren", SIREN(3, 3, **SMALL, **c, **b)
+    yield "ffn", FourierFeatureINR(3, 3, num_features=16, **SMALL, **c, **b)
+    yield "gauss", GaussianINR(3, 3, a=0.5, **SMALL, **c, **b)
+    yield "pe", PositionalEncodingMLP(3, 3, num_octaves=3, **SMALL, **c, **b)
+    yield "groupsort", GroupSortMLP(3, 3, **SMALL, **c, **b)
+    yield "maxmin", MaxMinMLP(3, 3, **SMALL, **c, **b)
+    yield "householder", HouseholderMLP(3, 3, **SMALL, **c, **b)
+    if constrained:
+        yield "sll", LipschitzINR(3, 3, constraint="sll", budget=2.0, **SMALL)
+        yield "spectral-relu-gain", LipschitzINR(3, 3, constraint="spectral", budget=2.0, output_gain=0.5, **SMALL)
+
+
+def _autograd_jacobian(net, x):
+    x = x.clone().requires_grad_(True)
+    y = net(x)
+    rows = [torch.autograd.grad(y[:, i].sum(), x, retain_graph=True)[0] for i in range(y.shape[1])]
+    return y, torch.stack(rows, 1)
+
+
+@pytest.mark.parametrize("constrained", [True, False])
+def test_fast_jacobian_equals_autograd_on_every_preset(constrained):
+    x = torch.rand(64, 3) * 2 - 1
+    for name, net in _presets(constrained):
+        y_fast, j_fast = net.forward_with_jacobian(x)
+        y_ref, j_ref = _autograd_jacobian(net, x)
+        torch.testing.assert_close(y_fast, y_ref, atol=1e-5, rtol=1e-5, msg=f"value {name}")
+        torch.testing.assert_close(j_fast, j_ref, atol=1e-5, rtol=1e-4, msg=f"jacobian {name}")
+
+
+def test_fast_jacobian_is_differentiable():
+    net = SIREN(3, 3, budget=2.0, **SMALL)
+    x = torch.rand(32, 3) * 2 - 1
+    _, j = net.forward_with_jacobian(x)
+    _, j_ref = _autograd_jacobian(net, x)
+    g_fast = torch.autograd.grad(j.square().sum(), [p for p in net.parameters() if p.requires_grad], allow_unused=True)
+    xr = x.clone().requires_grad_(True)
+    y = net(xr)
+    rows = [torch.autograd.grad(y[:, i].sum(), xr, create_graph=True)[0] for i in range(3)]
+    g_ref = torch.autograd.grad(torch.stack(rows, 1).square().sum(), [p for p in net.parameters() if p.requires_grad],
+                                allow_unused=True)
+    for a, b in zip(g_fast, g_ref):
+        if a is None or b is None:
+            assert a is None and b is None or float((a if a is not None else b).abs().max()) == 0.0
+            continue
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("allocation", ["uniform", "first_heavy", "exponential", "cosine", "linear"])
+def test_ledger_certifies_budget(allocation):
+    for name, net in _presets(True):
+        net.set_budget(3.0, allocation)
+        ledger = net.ledger()
+        assert ledger.certified_bound <= 3.0 * (1 + 1e-3), f"{name}: {ledger.to_markdown()}"
+        assert all(r.within_target for r in ledger.rows), name
+        # the empirical constant is a lower bound of the certified one
+        est = estimate_lipschitz(net, lambda n: torch.rand(n, 3) * 2 - 1, num_starts=8, num_steps=10)
+        assert est.value <= ledger.certified_bound * (1 + 1e-4), name
+
+
+def test_budget_is_used_not_just_bounded():
+    # GNP network (Björck + GroupSort, no embedding): certified bound equals the budget exactly
+    net = GroupSortMLP(3, 3, budget=2.0, **SMALL)
+    assert abs(net.ledger().certified_bound - 2.0) < 2e-3
+
+
+def test_set_budget_midtraining_and_state_dict_roundtrip():
+    net = SIREN(3, 3, budget=2.0, allocation="uniform", **SMALL)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    x = torch.rand(128, 3) * 2 - 1
+    for step in range(5):
+        loss = (net(x) - x.flip(1)).square().mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if step == 2:
+            net.set_budget(1.5, "exponential", k_min=1.0)
+    assert net.budget == 1.5 and net.allocation == "exponential"
+    assert net.ledger().certified_bound <= 1.5 * (1 + 1e-3)
+    buf = io.BytesIO()
+    torch.save(net.state_dict(), buf)
+    buf.seek(0)
+    other = SIREN(3, 3, budget=4.0, allocation="uniform", **SMALL)
+    other.load_state_dict(torch.load(buf))
+    assert other.budget == 1.5 and other.allocation == "exponential"
+    net.eval()
+    other.eval()
+    torch.testing.assert_close(other(x), net(x))
+
+
+def test_float64_and_shapes():
+    net = MaxMinMLP(2, 1, budget=1.0, **SMALL).double()
+    x = torch.rand(5, 7, 2, dtype=torch.float64)
+    assert net(x).shape == (5, 7, 1) and net(x).dtype == torch.float64
+
+
+def test_torch_compile():
+    net = LipschitzINR(3, 3, constraint=None, **SMALL)
+    compiled = torch.compile(net, backend="eager")
+    x = torch.rand(16, 3)
+    torch.testing.assert_close(compiled(x), net(x))
+
+
+def test_unconstrained_ledger_bills_sigma_max():
+    net = SIREN(3, 3, constraint=None, **SMALL)
+    ledger = net.ledger()
+    linears = [m for m in net.body if isinstance(m, torch.nn.Linear)]
+    sigmas = [float(torch.linalg.matrix_norm(m.weight.detach().double(), 2)) for m in linears]
+    billed = [r.lipschitz for r in ledger.rows if r.target is None and "linear" in r.kind]
+    assert len(billed) == len(sigmas)
+    for b, s in zip(billed, sigmas):
+        assert b >= s and b <= s * (1 + 1e-6)
+    expected = 1.0
+    for r in ledger.rows:
+        expected *= r.lipschitz
+    assert abs(ledger.certified_bound / expected - 1) < 1e-12
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"spatial_dims": 0}, "spatial_dims"),
+        ({"constraint": "bjorck", "budget": None}, "budget"),
+        ({"constraint": None, "budget": 2.0}, "constraint"),
+        ({"budget": -1.0}, "total"),
+        ({"activation": "swish"}, "swish"),
+    ],
+)
+def test_bad_arguments(kwargs, match):
+    args = {"spatial_dims": 3, "out_channels": 3, "budget": 2.0, **SMALL, **kwargs}
+    with pytest.raises(ValueError, match=match):
+        LipschitzINR(**args)
+
+
+def test_bad_points():
+    net = LipschitzINR(3, 3, budget=2.0, **SMALL)
+    with pytest.raises(ValueError, match="spatial_dims=3"):
+        net(torch.rand(4, 2))
+    with pytest.raises(TypeError, match="torch.Tensor"):
+        net([[0.0, 0.0, 0.0]])
