@@ -12,6 +12,10 @@ the forward order of our serial networks) and bills
   its effective weight, with no target: an unconstrained layer is billed honestly;
 * every standard activation by :func:`~monai_lipinr.lipschitz.bounds.activation_lipschitz`.
 
+The walk runs with the module in ``eval()`` mode (the deployed function is what is certified, and
+constraints that take a power-iteration step on each weight access in training mode are not
+advanced by building a ledger); the previous modes are restored afterwards.
+
 Any other leaf module (one without children, e.g. a normalisation layer) cannot be billed: it is
 listed in :attr:`LipschitzLedger.unaccounted` and the certified bound becomes ``inf``.
 
@@ -42,11 +46,14 @@ _PARAMETRIZATION = re.compile(r"^(?:(.*)\.)?parametrizations\.([^.]+)\.(\d+)$")
 
 def _readable(name: str, root: nn.Module) -> str:
     """``layers.0.parametrizations.weight.0`` -> ``layers.0 (weight)``; ``""`` -> the root's class name."""
+    root_name = type(root).__name__
+    if parametrize.is_parametrized(root) and root_name.startswith("Parametrized"):
+        root_name = root_name[len("Parametrized") :]  # torch renames the class of a parametrized module
     m = _PARAMETRIZATION.match(name)
     if m:
-        owner, tensor, index = m.group(1) or type(root).__name__, m.group(2), m.group(3)
+        owner, tensor, index = m.group(1) or root_name, m.group(2), m.group(3)
         return f"{owner} ({tensor})" if index == "0" else f"{owner} ({tensor}[{index}])"
-    return name or type(root).__name__
+    return name or root_name
 
 
 def _number(value: float | None) -> float | str | None:
@@ -90,6 +97,33 @@ def _weight_component(module: nn.Module) -> bool:
         return False
     chain = module.parametrizations["weight"]
     return len(chain) == 1 and isinstance(chain[0], LipschitzComponent)
+
+
+def _bill(module: nn.Module) -> tuple[list[LedgerRow], list[str]]:
+    """Rows and unaccounted leaf modules of ``module`` (see the module docstring for the rules)."""
+    rows: list[LedgerRow] = []
+    unaccounted: list[str] = []
+    covered: list[str] = []  # prefixes whose descendants are already billed
+    for name, sub in module.named_modules(remove_duplicate=False):
+        if any(name.startswith(prefix) for prefix in covered):
+            continue
+        readable = _readable(name, module)
+        if isinstance(sub, LipschitzComponent):
+            rows.append(_row(readable, sub.lipschitz_kind, sub.lipschitz_target, sub.lipschitz_bound()))
+        elif isinstance(sub, nn.Linear):
+            if _weight_component(sub):
+                continue  # billed by its parametrization, the next rows of the walk
+            kind = "linear/parametrized" if parametrize.is_parametrized(sub) else "linear/unconstrained"
+            rows.append(_row(readable, kind, None, linear_lipschitz(sub.weight)))
+        else:
+            value = activation_lipschitz(sub)
+            if value is not None:
+                rows.append(_row(readable, f"activation/{type(sub).__name__.lower()}", None, value))
+            elif next(sub.children(), None) is None:
+                unaccounted.append(f"{readable} ({type(sub).__name__})")
+            continue
+        covered.append(f"{name}." if name else "")
+    return rows, unaccounted
 
 
 @dataclass
@@ -143,28 +177,13 @@ class LipschitzLedger:
             raise TypeError(f"module must be a torch.nn.Module, got {type(module).__name__}.")
         if budget is None:
             budget = getattr(module, "lipschitz_budget", None)
-        rows: list[LedgerRow] = []
-        unaccounted: list[str] = []
-        covered: list[str] = []  # prefixes whose descendants are already billed
-        for name, sub in module.named_modules(remove_duplicate=False):
-            if any(name.startswith(prefix) for prefix in covered):
-                continue
-            readable = _readable(name, module)
-            if isinstance(sub, LipschitzComponent):
-                rows.append(_row(readable, sub.lipschitz_kind, sub.lipschitz_target, sub.lipschitz_bound()))
-            elif isinstance(sub, nn.Linear):
-                if _weight_component(sub):
-                    continue  # billed by its parametrization, the next rows of the walk
-                kind = "linear/parametrized" if parametrize.is_parametrized(sub) else "linear/unconstrained"
-                rows.append(_row(readable, kind, None, linear_lipschitz(sub.weight)))
-            else:
-                value = activation_lipschitz(sub)
-                if value is not None:
-                    rows.append(_row(readable, f"activation/{type(sub).__name__.lower()}", None, value))
-                elif next(sub.children(), None) is None:
-                    unaccounted.append(f"{readable} ({type(sub).__name__})")
-                continue
-            covered.append(f"{name}." if name else "")
+        modes = [(sub, sub.training) for sub in module.modules()]
+        module.eval()  # bill the deployed function; constraints must not take training-mode steps here
+        try:
+            rows, unaccounted = _bill(module)
+        finally:
+            for sub, training in modes:
+                sub.training = training
         return cls(rows=rows, budget=budget, empirical=empirical, unaccounted=unaccounted)
 
     @property
