@@ -60,10 +60,14 @@ class INRBendingEnergyLoss(_Loss):
         loss = INRBendingEnergyLoss()(net, points)  # points (N, 3) in network units
     """
 
-    def __init__(self, spatial_dims: int | None = None, reduction: LossReduction | str = LossReduction.MEAN) -> None:
+    def __init__(
+        self, spatial_dims: int | None = None, reduction: LossReduction | str = LossReduction.MEAN
+    ) -> None:
         super().__init__(reduction=check_reduction(reduction))
         if spatial_dims is not None and spatial_dims not in SUPPORTED_SPATIAL_DIMS:
-            raise ValueError(f"spatial_dims must be one of {SUPPORTED_SPATIAL_DIMS} or None, got {spatial_dims!r}.")
+            raise ValueError(
+                f"spatial_dims must be one of {SUPPORTED_SPATIAL_DIMS} or None, got {spatial_dims!r}."
+            )
         self.spatial_dims = spatial_dims
 
     def forward(self, fn: Callable[[torch.Tensor], torch.Tensor], points: torch.Tensor) -> torch.Tensor:
@@ -81,7 +85,9 @@ class INRBendingEnergyLoss(_Loss):
             ValueError: when ``points`` has the wrong last dim or NaN/Inf.
         """
         if not callable(fn):
-            raise TypeError(f"fn must be callable (a network or function of points), got {type(fn).__name__}.")
+            raise TypeError(
+                f"fn must be callable (a network or function of points), got {type(fn).__name__}."
+            )
         p = check_float_tensor("points", points)
         if self.spatial_dims is not None and (p.ndim < 1 or p.shape[-1] != self.spatial_dims):
             raise ValueError(f"points must have shape (*batch, {self.spatial_dims}), got {tuple(p.shape)}.")

@@ -163,7 +163,9 @@ class DeformationJacobianLoss(_Loss):
                 "consistent units."
             )
         if spatial_dims is not None and spatial_dims not in SUPPORTED_SPATIAL_DIMS:
-            raise ValueError(f"spatial_dims must be one of {SUPPORTED_SPATIAL_DIMS} or None, got {spatial_dims!r}.")
+            raise ValueError(
+                f"spatial_dims must be one of {SUPPORTED_SPATIAL_DIMS} or None, got {spatial_dims!r}."
+            )
         self.spacing = spacing
         self.spatial_dims = spatial_dims
 
@@ -216,7 +218,9 @@ class JacobianFoldingLoss(DeformationJacobianLoss):
         self.margin = _check_real("margin", margin)
         self.power = check_positive_finite("power", power)
         if self.power < 1.0:
-            raise ValueError(f"power must be >= 1 (a power < 1 has an infinite slope at det = margin), got {power!r}.")
+            raise ValueError(
+                f"power must be >= 1 (a power < 1 has an infinite slope at det = margin), got {power!r}."
+            )
 
     def pointwise(self, displacement_jacobian: torch.Tensor) -> torch.Tensor:
         det = deformation_determinant(displacement_jacobian)
@@ -271,4 +275,6 @@ class HyperelasticLoss(DeformationJacobianLoss):
         self.det_floor = float(det_floor)
 
     def pointwise(self, displacement_jacobian: torch.Tensor) -> torch.Tensor:
-        return hyperelastic_energy(displacement_jacobian, self.length_weight, self.volume_weight, self.det_floor)
+        return hyperelastic_energy(
+            displacement_jacobian, self.length_weight, self.volume_weight, self.det_floor
+        )

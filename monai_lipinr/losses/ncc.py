@@ -51,7 +51,9 @@ def point_ncc(input: torch.Tensor, target: torch.Tensor, eps: float | None = Non
     a = _check_samples("input", input)
     b = _check_samples("target", target)
     if a.shape != b.shape:
-        raise ValueError(f"input and target must have the same shape, got {tuple(a.shape)} and {tuple(b.shape)}.")
+        raise ValueError(
+            f"input and target must have the same shape, got {tuple(a.shape)} and {tuple(b.shape)}."
+        )
     tol = _default_eps(a.dtype) if eps is None else check_positive_finite("eps", eps)
     ac = a - a.mean(dim=-1, keepdim=True)
     bc = b - b.mean(dim=-1, keepdim=True)
@@ -76,7 +78,10 @@ class PointNCCLoss(_Loss):
     """
 
     def __init__(
-        self, form: str = "one_minus", eps: float | None = None, reduction: LossReduction | str = LossReduction.MEAN
+        self,
+        form: str = "one_minus",
+        eps: float | None = None,
+        reduction: LossReduction | str = LossReduction.MEAN,
     ) -> None:
         super().__init__(reduction=check_reduction(reduction))
         self.form = check_option("form", form, NCC_FORMS)

@@ -25,7 +25,9 @@ class ReducedCumulativeMetric(CumulativeIterationMetric):
         ValueError: for an unknown ``reduction``.
     """
 
-    def __init__(self, reduction: MetricReduction | str = MetricReduction.MEAN, get_not_nans: bool = False) -> None:
+    def __init__(
+        self, reduction: MetricReduction | str = MetricReduction.MEAN, get_not_nans: bool = False
+    ) -> None:
         super().__init__()
         self.reduction = check_option("reduction", reduction, MetricReduction)
         self.get_not_nans = get_not_nans
@@ -38,7 +40,9 @@ class ReducedCumulativeMetric(CumulativeIterationMetric):
         """
         data = self.get_buffer()
         if not isinstance(data, torch.Tensor):
-            raise ValueError(f"{type(self).__name__}: nothing accumulated yet; call the metric on a batch first.")
+            raise ValueError(
+                f"{type(self).__name__}: nothing accumulated yet; call the metric on a batch first."
+            )
         return data
 
     def aggregate(self, reduction: MetricReduction | str | None = None):

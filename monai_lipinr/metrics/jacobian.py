@@ -36,7 +36,9 @@ def _masked_det(det_j: object, mask: object) -> tuple[torch.Tensor, torch.Tensor
     """Validate ``det_j (B, ...)`` and ``mask``; return them flattened to ``(B, M)`` (mask as float 0/1)."""
     det = check_float_tensor("det_j", det_j)
     if det.ndim < 2:
-        raise ValueError(f"det_j must have shape (B, *spatial) (or (B, N) for points), got {tuple(det.shape)}.")
+        raise ValueError(
+            f"det_j must have shape (B, *spatial) (or (B, N) for points), got {tuple(det.shape)}."
+        )
     if mask is None:
         inside = torch.ones_like(det, dtype=torch.bool)
     else:

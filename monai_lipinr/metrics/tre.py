@@ -35,7 +35,9 @@ TRE_CONVENTIONS = ("continuous", "dirlab_rounded")
 def _check_landmarks(name: str, value: object) -> torch.Tensor:
     t = check_float_tensor(name, value)
     if t.ndim not in (2, 3) or t.shape[-1] not in (2, 3):
-        raise ValueError(f"{name} must have shape (N, D) or (B, N, D) with D in {{2, 3}} (mm), got {tuple(t.shape)}.")
+        raise ValueError(
+            f"{name} must have shape (N, D) or (B, N, D) with D in {{2, 3}} (mm), got {tuple(t.shape)}."
+        )
     return check_finite(name, t)
 
 
@@ -78,7 +80,9 @@ def compute_target_registration_error(
         )
     if conv == "dirlab_rounded":
         if spacing is None:
-            raise ValueError("convention='dirlab_rounded' needs the voxel spacing (mm per axis), got spacing=None.")
+            raise ValueError(
+                "convention='dirlab_rounded' needs the voxel spacing (mm per axis), got spacing=None."
+            )
         d = pred.shape[-1]
         s = spacing_tensor(spacing, d, pred)
         o = torch.zeros(d, dtype=pred.dtype, device=pred.device)
@@ -150,7 +154,9 @@ class TargetRegistrationErrorMetric(ReducedCumulativeMetric):
         super().__init__(reduction, get_not_nans)
         self.convention = check_option("convention", convention, TRE_CONVENTIONS)
         if self.convention == "dirlab_rounded" and spacing is None:
-            raise ValueError("convention='dirlab_rounded' needs the voxel spacing (mm per axis), got spacing=None.")
+            raise ValueError(
+                "convention='dirlab_rounded' needs the voxel spacing (mm per axis), got spacing=None."
+            )
         self.spacing = spacing
         self.origin = origin
 

@@ -146,7 +146,9 @@ def check_ddf(name: str, value: object, spatial_dims: int | None = None, min_siz
             f"one displacement channel per spatial axis."
         )
     if min(t.shape[2:]) < min_size:
-        raise ValueError(f"{name} needs at least {min_size} voxels along every spatial axis, got {tuple(t.shape[2:])}.")
+        raise ValueError(
+            f"{name} needs at least {min_size} voxels along every spatial axis, got {tuple(t.shape[2:])}."
+        )
     check_finite(name, t)
     return d
 

@@ -48,7 +48,9 @@ def test_folding_loss_value_on_folded_fields():
     j3 = torch.stack([-2.5 * torch.eye(3, dtype=torch.float64), torch.zeros(3, 3, dtype=torch.float64)])
     expected = (margin + 3.375) ** power
     torch.testing.assert_close(loss(j3), torch.tensor([expected, 0.0], dtype=torch.float64))
-    assert float(JacobianFoldingLoss(margin, power)(j3)) == pytest.approx(expected / 2)  # mean over the region
+    assert float(JacobianFoldingLoss(margin, power)(j3)) == pytest.approx(
+        expected / 2
+    )  # mean over the region
     assert float(JacobianFoldingLoss(margin, power, reduction="sum")(j3)) == pytest.approx(expected)
     # 2D: fold along one axis -> det = -1.5
     j2 = torch.diag(torch.tensor([-2.5, 0.0], dtype=torch.float64)).unsqueeze(0)
@@ -84,7 +86,8 @@ def test_volume_loss():
     assert float(JacobianVolumeLoss()(shear.unsqueeze(0))) == 0.0
     ddf = linear_ddf(0.2, spacing=(0.5, 1.0, 3.0))
     torch.testing.assert_close(
-        JacobianVolumeLoss(kind="ddf", spacing=(0.5, 1.0, 3.0))(ddf), torch.tensor(1.2**3 - 1, dtype=torch.float64)
+        JacobianVolumeLoss(kind="ddf", spacing=(0.5, 1.0, 3.0))(ddf),
+        torch.tensor(1.2**3 - 1, dtype=torch.float64),
     )
 
 
@@ -99,7 +102,9 @@ def test_hyperelastic_analytic_values():
     # the length term is physical with a spacing: u = 0.2 x on an anisotropic grid
     spacing = (0.5, 1.0, 3.0)
     grid = HyperelasticLoss(la, 0.0, kind="ddf", spacing=spacing)
-    torch.testing.assert_close(grid(linear_ddf(0.2, spacing=spacing)), torch.tensor(la * 3 * 0.04, dtype=torch.float64))
+    torch.testing.assert_close(
+        grid(linear_ddf(0.2, spacing=spacing)), torch.tensor(la * 3 * 0.04, dtype=torch.float64)
+    )
 
 
 @settings(max_examples=50, deadline=None)
@@ -152,14 +157,21 @@ def _ctor_args(loss) -> dict:
     if isinstance(loss, JacobianFoldingLoss):
         args.update(margin=loss.margin, power=loss.power)
     if isinstance(loss, HyperelasticLoss):
-        args.update(length_weight=loss.length_weight, volume_weight=loss.volume_weight, det_floor=loss.det_floor)
+        args.update(
+            length_weight=loss.length_weight, volume_weight=loss.volume_weight, det_floor=loss.det_floor
+        )
     return args
 
 
 @pytest.mark.parametrize(
     ("ctor", "kwargs", "error", "match"),
     [
-        (JacobianFoldingLoss, {"reduction": "median"}, ValueError, r"reduction must be one of \['none', 'mean', 'sum'\]"),
+        (
+            JacobianFoldingLoss,
+            {"reduction": "median"},
+            ValueError,
+            r"reduction must be one of \['none', 'mean', 'sum'\]",
+        ),
         (JacobianFoldingLoss, {"kind": "grid"}, ValueError, r"kind must be one of \['points', 'ddf'\]"),
         (JacobianFoldingLoss, {"spacing": (1.0, 1.0)}, ValueError, "spacing=.* only applies to kind='ddf'"),
         (JacobianFoldingLoss, {"power": 0.5}, ValueError, "power must be >= 1"),

@@ -49,7 +49,12 @@ def test_invariant_to_scale_and_shift(scale, shift, seed):
 def test_constant_inputs_are_safe(dtype):
     const = torch.full((1000,), 0.1, dtype=dtype)  # mean has rounding error: not exactly centred
     b = torch.randn(1000, dtype=dtype)
-    for x, y in ((const, b), (b, const), (const, const), (torch.zeros(10, dtype=dtype), torch.zeros(10, dtype=dtype))):
+    for x, y in (
+        (const, b),
+        (b, const),
+        (const, const),
+        (torch.zeros(10, dtype=dtype), torch.zeros(10, dtype=dtype)),
+    ):
         x = x.clone().requires_grad_(True)
         y = y.clone().requires_grad_(True)
         loss = PointNCCLoss()(x, y)

@@ -82,7 +82,9 @@ def test_sd_log_jacobian_values_and_clamping():
     folded = torch.tensor([[1.0, -2.0]], dtype=torch.float64)
     expected = abs(math.log(1e-9)) / 2
     assert float(compute_sd_log_jacobian(folded)) == pytest.approx(expected, rel=1e-12)
-    assert float(compute_sd_log_jacobian(folded, clamp=1e-3)) == pytest.approx(abs(math.log(1e-3)) / 2, rel=1e-12)
+    assert float(compute_sd_log_jacobian(folded, clamp=1e-3)) == pytest.approx(
+        abs(math.log(1e-3)) / 2, rel=1e-12
+    )
     # Learn2Reg convention: log(det + 3)
     l2r = float(compute_sd_log_jacobian(folded, offset=3.0))
     assert l2r == pytest.approx(abs(math.log(4.0) - math.log(1.0)) / 2, rel=1e-12)

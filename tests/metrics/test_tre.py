@@ -20,7 +20,9 @@ def test_continuous_hand_values():
     true = torch.tensor([[3.0, 4.0, 0.0], [1.0, 1.0, 1.0]])
     torch.testing.assert_close(compute_target_registration_error(pred, true), torch.tensor([5.0, 0.0]))
     # the spacing does not matter for the continuous convention
-    torch.testing.assert_close(compute_target_registration_error(pred, true, spacing=(0.5, 1.0, 2.5)), torch.tensor([5.0, 0.0]))
+    torch.testing.assert_close(
+        compute_target_registration_error(pred, true, spacing=(0.5, 1.0, 2.5)), torch.tensor([5.0, 0.0])
+    )
 
 
 def test_dirlab_rounded_hand_values():
@@ -30,10 +32,13 @@ def test_dirlab_rounded_hand_values():
     # voxel indices (2.5, 1.6, 0.4) -> rounded (2, 2, 0) (half to even) -> (1.0, 2.0, 0.0) mm
     pred = torch.tensor([[0.7, 1.4, 3.6], [1.25, 1.6, 1.0]], dtype=torch.float64)
     rounded = compute_target_registration_error(pred, true, spacing, convention="dirlab_rounded")
-    torch.testing.assert_close(rounded, torch.tensor([0.0, math.sqrt(0.25 + 1.0 + 6.25)], dtype=torch.float64))
+    torch.testing.assert_close(
+        rounded, torch.tensor([0.0, math.sqrt(0.25 + 1.0 + 6.25)], dtype=torch.float64)
+    )
     continuous = compute_target_registration_error(pred, true, spacing)
     torch.testing.assert_close(
-        continuous, torch.tensor([math.sqrt(0.04 + 0.16 + 1.21), math.sqrt(0.5625 + 0.36 + 2.25)], dtype=torch.float64)
+        continuous,
+        torch.tensor([math.sqrt(0.04 + 0.16 + 1.21), math.sqrt(0.5625 + 0.36 + 2.25)], dtype=torch.float64),
     )
     # the grid origin moves the rounding lattice: origin 0.25 mm on axis 0 -> index (0.9) -> 1 -> 0.75 mm
     shifted = compute_target_registration_error(
@@ -56,8 +61,10 @@ def test_batched_shapes_and_dtype():
 def test_metric_accumulates_variable_landmark_counts_and_summarises():
     g = torch.Generator().manual_seed(1)
     metric = TargetRegistrationErrorMetric()
-    cases = [(torch.randn(2, 5, 3, generator=g), torch.randn(2, 5, 3, generator=g)),
-             (torch.randn(8, 3, generator=g), torch.randn(8, 3, generator=g))]
+    cases = [
+        (torch.randn(2, 5, 3, generator=g), torch.randn(2, 5, 3, generator=g)),
+        (torch.randn(8, 3, generator=g), torch.randn(8, 3, generator=g)),
+    ]
     all_errors = []
     for pred, true in cases:
         out = metric(pred, true)
@@ -91,19 +98,54 @@ def test_metric_rounded_convention_matches_functional():
 @pytest.mark.parametrize(
     ("call", "error", "match"),
     [
-        (lambda: compute_target_registration_error(torch.zeros(4, 3), torch.zeros(5, 3)), ValueError, "same shape"),
-        (lambda: compute_target_registration_error(torch.zeros(4, 4), torch.zeros(4, 4)), ValueError, r"D in \{2, 3\}"),
-        (lambda: compute_target_registration_error(torch.full((2, 3), float("nan")), torch.zeros(2, 3)), ValueError,
-         "pred_points_mm must be finite"),
-        (lambda: compute_target_registration_error(torch.zeros(2, 3), torch.zeros(2, 3), convention="rounded"), ValueError,
-         r"convention must be one of \['continuous', 'dirlab_rounded'\]"),
-        (lambda: compute_target_registration_error(torch.zeros(2, 3), torch.zeros(2, 3), convention="dirlab_rounded"),
-         ValueError, "needs the voxel spacing"),
-        (lambda: compute_target_registration_error(torch.zeros(2, 3), torch.zeros(2, 3), (1.0, 0.0, 1.0), "dirlab_rounded"),
-         ValueError, "spacing entries must be finite and > 0"),
-        (lambda: compute_target_registration_error(torch.zeros(2, 3), torch.zeros(2, 3), 1.0, "dirlab_rounded", (0.0, 1.0)),
-         ValueError, "origin must be 3 finite numbers"),
-        (lambda: TargetRegistrationErrorMetric(convention="dirlab_rounded"), ValueError, "needs the voxel spacing"),
+        (
+            lambda: compute_target_registration_error(torch.zeros(4, 3), torch.zeros(5, 3)),
+            ValueError,
+            "same shape",
+        ),
+        (
+            lambda: compute_target_registration_error(torch.zeros(4, 4), torch.zeros(4, 4)),
+            ValueError,
+            r"D in \{2, 3\}",
+        ),
+        (
+            lambda: compute_target_registration_error(torch.full((2, 3), float("nan")), torch.zeros(2, 3)),
+            ValueError,
+            "pred_points_mm must be finite",
+        ),
+        (
+            lambda: compute_target_registration_error(
+                torch.zeros(2, 3), torch.zeros(2, 3), convention="rounded"
+            ),
+            ValueError,
+            r"convention must be one of \['continuous', 'dirlab_rounded'\]",
+        ),
+        (
+            lambda: compute_target_registration_error(
+                torch.zeros(2, 3), torch.zeros(2, 3), convention="dirlab_rounded"
+            ),
+            ValueError,
+            "needs the voxel spacing",
+        ),
+        (
+            lambda: compute_target_registration_error(
+                torch.zeros(2, 3), torch.zeros(2, 3), (1.0, 0.0, 1.0), "dirlab_rounded"
+            ),
+            ValueError,
+            "spacing entries must be finite and > 0",
+        ),
+        (
+            lambda: compute_target_registration_error(
+                torch.zeros(2, 3), torch.zeros(2, 3), 1.0, "dirlab_rounded", (0.0, 1.0)
+            ),
+            ValueError,
+            "origin must be 3 finite numbers",
+        ),
+        (
+            lambda: TargetRegistrationErrorMetric(convention="dirlab_rounded"),
+            ValueError,
+            "needs the voxel spacing",
+        ),
         (lambda: TargetRegistrationErrorMetric(reduction="median"), ValueError, "reduction must be one of"),
         (lambda: TargetRegistrationErrorMetric().aggregate(), ValueError, "nothing accumulated yet"),
         (lambda: TargetRegistrationErrorMetric()(torch.zeros(2, 3)), ValueError, "y .* is required"),

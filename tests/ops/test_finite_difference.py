@@ -41,9 +41,23 @@ def smooth_field(x):
     z = torch.zeros_like(x[0])
     jac = torch.stack(
         [
-            torch.stack([a / lx * torch.cos(x[0] / lx) * torch.cos(x[1] / ly), -a / ly * torch.sin(x[0] / lx) * torch.sin(x[1] / ly), z]),
-            torch.stack([z, b / ly * torch.cos(x[1] / ly + x[2] / lz), b / lz * torch.cos(x[1] / ly + x[2] / lz)]),
-            torch.stack([-c / lx * torch.sin(x[0] / lx) * torch.sin(x[2] / lz), z, c / lz * torch.cos(x[0] / lx) * torch.cos(x[2] / lz)]),
+            torch.stack(
+                [
+                    a / lx * torch.cos(x[0] / lx) * torch.cos(x[1] / ly),
+                    -a / ly * torch.sin(x[0] / lx) * torch.sin(x[1] / ly),
+                    z,
+                ]
+            ),
+            torch.stack(
+                [z, b / ly * torch.cos(x[1] / ly + x[2] / lz), b / lz * torch.cos(x[1] / ly + x[2] / lz)]
+            ),
+            torch.stack(
+                [
+                    -c / lx * torch.sin(x[0] / lx) * torch.sin(x[2] / lz),
+                    z,
+                    c / lz * torch.cos(x[0] / lx) * torch.cos(x[2] / lz),
+                ]
+            ),
         ]
     )
     return u, jac
@@ -97,9 +111,13 @@ def test_spacing_is_needed_for_the_physical_jacobian():
     torch.testing.assert_close(with_spacing, voxel * s[:, None] / s[None, :])
     assert float((voxel - with_spacing).abs().max()) > 1e-3  # anisotropy matters for ∇u ...
     # ... but not for det(I + ∇u) of a voxel DDF (diagonal similarity)
-    torch.testing.assert_close(ddf_jacobian_determinant(ddf), ddf_jacobian_determinant(ddf, spacing=SPACING_3D))
+    torch.testing.assert_close(
+        ddf_jacobian_determinant(ddf), ddf_jacobian_determinant(ddf, spacing=SPACING_3D)
+    )
     # a DDF in mm gives the same physical Jacobian
-    torch.testing.assert_close(ddf_jacobian(u_mm.unsqueeze(0), SPACING_3D, ddf_units="physical"), with_spacing)
+    torch.testing.assert_close(
+        ddf_jacobian(u_mm.unsqueeze(0), SPACING_3D, ddf_units="physical"), with_spacing
+    )
 
 
 def test_linear_field_exact_everywhere_and_quadratic_exact_inside():
@@ -141,7 +159,9 @@ def test_determinant_is_spacing_invariant_for_voxel_ddfs(spacing, seed):
     d = len(spacing)
     g = torch.Generator().manual_seed(seed)
     ddf = 0.4 * torch.randn(2, d, *([5] * d), generator=g, dtype=torch.float64)
-    torch.testing.assert_close(ddf_jacobian_determinant(ddf, spacing), ddf_jacobian_determinant(ddf), rtol=1e-10, atol=1e-10)
+    torch.testing.assert_close(
+        ddf_jacobian_determinant(ddf, spacing), ddf_jacobian_determinant(ddf), rtol=1e-10, atol=1e-10
+    )
     assert math.isfinite(float(ddf_jacobian(ddf, spacing).abs().max()))
 
 
@@ -161,10 +181,20 @@ def test_gradcheck_ddf_jacobian():
         (torch.zeros(1, 2, 2, 4), {"edge_order": 2}, ValueError, "at least 3 voxels"),
         (torch.zeros(1, 2, 4, 4, dtype=torch.int32), {}, TypeError, "floating-point"),
         (torch.full((1, 2, 4, 4), float("nan")), {}, ValueError, "ddf must be finite.*NaN"),
-        (torch.zeros(1, 2, 4, 4), {"spacing": (1.0, -2.0)}, ValueError, "spacing entries must be finite and > 0"),
+        (
+            torch.zeros(1, 2, 4, 4),
+            {"spacing": (1.0, -2.0)},
+            ValueError,
+            "spacing entries must be finite and > 0",
+        ),
         (torch.zeros(1, 2, 4, 4), {"spacing": (1.0, 2.0, 3.0)}, ValueError, "spacing must have 2 entries"),
         (torch.zeros(1, 2, 4, 4), {"spacing": "1mm"}, TypeError, "spacing must be a number"),
-        (torch.zeros(1, 2, 4, 4), {"ddf_units": "mm"}, ValueError, r"ddf_units must be one of \['voxel', 'physical'\]"),
+        (
+            torch.zeros(1, 2, 4, 4),
+            {"ddf_units": "mm"},
+            ValueError,
+            r"ddf_units must be one of \['voxel', 'physical'\]",
+        ),
         (torch.zeros(1, 2, 4, 4), {"edge_order": 3}, ValueError, "edge_order must be 1 or 2"),
     ],
 )
