@@ -10,7 +10,14 @@
 from __future__ import annotations
 
 from monai_lipinr.budget.coordinates import NetworkCoordinates
-from monai_lipinr.budget.geometry import ImageGeometry, apply_affine_to_points, as_points, lps_ras_flip
+from monai_lipinr.budget.geometry import (
+    ImageGeometry,
+    apply_affine_to_points,
+    as_points,
+    is_sitk_image,
+    lps_ras_flip,
+    sitk_to_channel_first,
+)
 from monai_lipinr.budget.priors import (
     BandwidthPrior,
     BudgetEstimate,
@@ -31,5 +38,7 @@ __all__ = [
     "StrainPrior",
     "apply_affine_to_points",
     "as_points",
+    "is_sitk_image",
     "lps_ras_flip",
+    "sitk_to_channel_first",
 ]

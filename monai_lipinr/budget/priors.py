@@ -156,7 +156,7 @@ class StrainPrior(BudgetPrior):
     ):
         self.max_strain = check_positive_finite("max_strain", max_strain)
         m = check_positive_finite("margin", margin)
-        if not (1.0 - m) * (1.0 + CERTIFY_RTOL) < 1.0:
+        if m >= 1.0 or not (1.0 - m) * (1.0 + CERTIFY_RTOL) < 1.0:
             raise ValueError(
                 f"margin must satisfy (1 - margin)(1 + {CERTIFY_RTOL}) < 1 and margin < 1, got {margin!r}."
             )
