@@ -59,7 +59,9 @@ def test_metatensor_ras_affine_is_converted_to_lps():
     back = ImageGeometry.from_metatensor(mt)
     assert back.allclose(geom, atol=1e-12)
     # an LPS-declared MetaTensor is not flipped
-    mt_lps = MetaTensor(torch.zeros(1, 6, 5, 4), affine=torch.as_tensor(geom.affine_lps), meta={"space": "LPS"})
+    mt_lps = MetaTensor(
+        torch.zeros(1, 6, 5, 4), affine=torch.as_tensor(geom.affine_lps), meta={"space": "LPS"}
+    )
     assert ImageGeometry.from_metatensor(mt_lps).allclose(geom, atol=1e-12)
     # ... and treating the RAS affine as LPS would give a different (wrong) geometry
     assert not ImageGeometry.from_affine(ras, (6, 5, 4), space="LPS").allclose(geom)
@@ -77,7 +79,9 @@ def test_nifti_written_by_simpleitk_loads_with_same_geometry(tmp_path, reader):
     img = _sitk_image([9, 7, 5], (0.8, 1.1, 2.5), (-30.5, 12.25, 101.0), rot)
     path = str(tmp_path / "img.nii.gz")
     sitk.WriteImage(img, path)
-    loader = LoadImage(image_only=True, ensure_channel_first=True, reader=ITKReader() if reader else NibabelReader())
+    loader = LoadImage(
+        image_only=True, ensure_channel_first=True, reader=ITKReader() if reader else NibabelReader()
+    )
     mt = loader(path)
     geom_sitk = ImageGeometry.from_sitk(sitk.ReadImage(path))
     geom_mt = ImageGeometry.from_metatensor(mt)

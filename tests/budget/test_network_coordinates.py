@@ -60,9 +60,15 @@ def test_fov_maps_into_unit_cube_and_longest_axis_reaches_one():
 def test_round_trip_points_and_vectors(pts, scale, centre):
     nc = NetworkCoordinates(centre, scale)
     p = np.asarray(pts)
-    np.testing.assert_allclose(nc.network_to_world(nc.world_to_network(p)), p, atol=1e-9 * (1 + np.abs(p).max()))
-    np.testing.assert_allclose(nc.displacement_to_world(nc.displacement_to_network(p)), p, rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(nc.world_to_network(p), (p - np.asarray(centre)) / scale, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(
+        nc.network_to_world(nc.world_to_network(p)), p, atol=1e-9 * (1 + np.abs(p).max())
+    )
+    np.testing.assert_allclose(
+        nc.displacement_to_world(nc.displacement_to_network(p)), p, rtol=1e-12, atol=1e-12
+    )
+    np.testing.assert_allclose(
+        nc.world_to_network(p), (p - np.asarray(centre)) / scale, rtol=1e-12, atol=1e-12
+    )
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])

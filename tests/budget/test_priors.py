@@ -119,7 +119,9 @@ def test_intensity_gradient_prior_bad_input():
     with pytest.raises(ValueError, match="coordinates"):
         IntensityGradientPrior(1000.0, edge_width_mm=1.0)
     with pytest.raises(ValueError, match="not both"):
-        IntensityGradientPrior(1000.0, edge_width_mm=1.0, scale=1.0, coordinates=NetworkCoordinates((0, 0), 1.0))
+        IntensityGradientPrior(
+            1000.0, edge_width_mm=1.0, scale=1.0, coordinates=NetworkCoordinates((0, 0), 1.0)
+        )
     with pytest.raises(ValueError, match="max_hu_jump"):
         IntensityGradientPrior(-5.0, edge_width_mm=1.0, scale=1.0)
     with pytest.raises(ValueError, match="spacing"):
@@ -171,7 +173,9 @@ def test_oracle_percentile_mask_reduction_and_channels():
     assert med.estimate([b, 3 * b], spacing=(1.0, 1.0)).value == pytest.approx(4.0)
     # two channels: Frobenius norm sqrt(2^2 + 5^2)
     rgb = np.stack([b, np.outer(np.ones(40), np.arange(40)) * 5.0], axis=-1)
-    assert both.gradient_statistics(rgb, spacing=(1.0, 1.0), channel_dim=-1)[0] == pytest.approx(math.sqrt(29.0))
+    assert both.gradient_statistics(rgb, spacing=(1.0, 1.0), channel_dim=-1)[0] == pytest.approx(
+        math.sqrt(29.0)
+    )
 
 
 def test_oracle_bad_input():
@@ -209,7 +213,9 @@ def test_bernstein_bound_holds_for_random_band_limited_signals(seed, band):
     amps, phases = rng.normal(size=6), rng.uniform(0, 2 * np.pi, size=6)
     t = np.linspace(0, 4, 20001)
     f = (amps[:, None] * np.sin(2 * np.pi * freqs[:, None] * t + phases[:, None])).sum(0)
-    df = (amps[:, None] * 2 * np.pi * freqs[:, None] * np.cos(2 * np.pi * freqs[:, None] * t + phases[:, None])).sum(0)
+    df = (
+        amps[:, None] * 2 * np.pi * freqs[:, None] * np.cos(2 * np.pi * freqs[:, None] * t + phases[:, None])
+    ).sum(0)
     # sup over the true line >= sup over the samples; use the analytic amplitude bound sum|a| >= ||f||_inf
     k = BandwidthPrior(bandwidth=band, amplitude=float(np.abs(amps).sum())).estimate().value
     assert np.abs(df).max() <= k * (1 + 1e-12)
@@ -220,7 +226,9 @@ def test_bernstein_bound_is_tight_for_a_pure_tone():
     band, amp = 3.0, 1.7
     t = np.linspace(0, 1, 100001)
     df = amp * 2 * np.pi * band * np.cos(2 * np.pi * band * t)
-    assert np.abs(df).max() == pytest.approx(BandwidthPrior(bandwidth=band, amplitude=amp).estimate().value, rel=1e-6)
+    assert np.abs(df).max() == pytest.approx(
+        BandwidthPrior(bandwidth=band, amplitude=amp).estimate().value, rel=1e-6
+    )
 
 
 def test_bandwidth_prior_bad_input():
