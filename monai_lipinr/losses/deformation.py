@@ -105,6 +105,7 @@ def hyperelastic_energy(
     length_weight: float = 1.0,
     volume_weight: float = 1.0,
     det_floor: float = 0.1,
+    validate: bool = True,
 ) -> torch.Tensor:
     """Point-wise hyperelastic energy ``α_l ‖∇u‖²_F + α_v ψ(det(I + ∇u))`` (Burger et al. 2013).
 
@@ -117,12 +118,18 @@ def hyperelastic_energy(
         length_weight: ``α_l >= 0``.
         volume_weight: ``α_v >= 0``.
         det_floor: see :func:`hyperelastic_volume_term`.
+        validate: check the Jacobians' type, shape and finiteness.
 
     Returns:
         ``(*batch,)`` energies.
+
+    Raises:
+        TypeError / ValueError: for a non-floating, non-square or non-finite input (when validating).
     """
+    if validate:
+        check_matrix_field("displacement_jacobian", displacement_jacobian)
     length = displacement_jacobian.square().sum(dim=(-2, -1))
-    det = deformation_determinant(displacement_jacobian)
+    det = deformation_determinant(displacement_jacobian, validate=False)
     return length_weight * length + volume_weight * hyperelastic_volume_term(det, det_floor)
 
 
@@ -223,7 +230,7 @@ class JacobianFoldingLoss(DeformationJacobianLoss):
             )
 
     def pointwise(self, displacement_jacobian: torch.Tensor) -> torch.Tensor:
-        det = deformation_determinant(displacement_jacobian)
+        det = deformation_determinant(displacement_jacobian, validate=False)
         return folding_penalty(det, self.margin, self.power)
 
 
@@ -235,7 +242,7 @@ class JacobianVolumeLoss(DeformationJacobianLoss):
     """
 
     def pointwise(self, displacement_jacobian: torch.Tensor) -> torch.Tensor:
-        return volume_penalty(deformation_determinant(displacement_jacobian))
+        return volume_penalty(deformation_determinant(displacement_jacobian, validate=False))
 
 
 class HyperelasticLoss(DeformationJacobianLoss):
@@ -276,5 +283,5 @@ class HyperelasticLoss(DeformationJacobianLoss):
 
     def pointwise(self, displacement_jacobian: torch.Tensor) -> torch.Tensor:
         return hyperelastic_energy(
-            displacement_jacobian, self.length_weight, self.volume_weight, self.det_floor
+            displacement_jacobian, self.length_weight, self.volume_weight, self.det_floor, validate=False
         )

@@ -93,4 +93,6 @@ def ddf_jacobian_determinant(
     Raises:
         TypeError / ValueError: as :func:`ddf_jacobian`.
     """
-    return deformation_determinant(ddf_jacobian(ddf, spacing, ddf_units, edge_order, spatial_dims))
+    return deformation_determinant(
+        ddf_jacobian(ddf, spacing, ddf_units, edge_order, spatial_dims), validate=False
+    )

@@ -118,12 +118,13 @@ def hessian_autograd(
     return values, jac, hess
 
 
-def deformation_jacobian(displacement_jacobian: torch.Tensor) -> torch.Tensor:
+def deformation_jacobian(displacement_jacobian: torch.Tensor, validate: bool = True) -> torch.Tensor:
     """Jacobian of the transformation ``φ(x) = x + u(x)`` from the displacement Jacobian: ``I + ∇u``.
 
     Args:
         displacement_jacobian: ``∇u`` of shape ``(*batch, D, D)`` (matrix-last, ``[..., i, j] = ∂u_i/∂x_j``)
             with ``u`` and ``x`` in the same units (e.g. both network units, or both mm).
+        validate: check type, shape and finiteness (``False`` for already validated input).
 
     Returns:
         ``I + ∇u``, same shape, device and dtype.
@@ -131,6 +132,8 @@ def deformation_jacobian(displacement_jacobian: torch.Tensor) -> torch.Tensor:
     Raises:
         TypeError / ValueError: see :func:`~monai_lipinr.ops.validation.check_matrix_field`.
     """
-    d = check_matrix_field("displacement_jacobian", displacement_jacobian)
+    if validate:
+        check_matrix_field("displacement_jacobian", displacement_jacobian)
+    d = displacement_jacobian.shape[-1]
     eye = torch.eye(d, dtype=displacement_jacobian.dtype, device=displacement_jacobian.device)
     return displacement_jacobian + eye

@@ -11,6 +11,7 @@ from monai_lipinr.losses import (
     HyperelasticLoss,
     JacobianFoldingLoss,
     JacobianVolumeLoss,
+    hyperelastic_energy,
     hyperelastic_volume_term,
 )
 from monai_lipinr.ops import jacobian_autograd
@@ -198,3 +199,28 @@ def test_bad_forward_inputs():
         JacobianFoldingLoss(kind="ddf")(torch.zeros(1, 2, 4, 4, 4))
     with pytest.raises(ValueError, match="spacing must have 3 entries"):
         JacobianFoldingLoss(kind="ddf", spacing=(1.0, 2.0))(torch.zeros(1, 3, 4, 4, 4))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    d=st.sampled_from([2, 3]),
+    margin=st.floats(-0.5, 0.9),
+    scale=st.floats(0.05, 2.0),
+    seed=st.integers(0, 2**31 - 1),
+)
+def test_folding_loss_is_zero_exactly_when_every_det_clears_the_margin(d, margin, scale, seed):
+    g = torch.Generator().manual_seed(seed)
+    jac = scale * torch.randn(16, d, d, generator=g, dtype=torch.float64)
+    det = torch.linalg.det(torch.eye(d, dtype=torch.float64) + jac)
+    per_point = JacobianFoldingLoss(margin=margin, reduction="none")(jac)
+    torch.testing.assert_close(per_point, torch.relu(margin - det) ** 2, rtol=1e-9, atol=1e-12)
+    assert (float(per_point.sum()) == 0.0) == bool((det >= margin - 1e-12).all()) or bool(
+        ((det - margin).abs() < 1e-9).any()
+    )
+
+
+def test_hyperelastic_energy_validates_its_input():
+    with pytest.raises(ValueError, match="displacement_jacobian must be finite"):
+        hyperelastic_energy(torch.full((2, 3, 3), float("nan")))
+    with pytest.raises(ValueError, match=r"displacement_jacobian must have shape \(\*batch, D, D\)"):
+        hyperelastic_energy(torch.zeros(2, 3, 2))
