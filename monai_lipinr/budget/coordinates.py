@@ -6,8 +6,10 @@ single affine ``x̃ = (x - c) / s`` applied to every network input, where
 * ``c`` is the centre of the fixed image's field of view (world LPS mm) and
 * ``s`` is half of its largest physical extent (mm; extent = ``size * spacing``, edge to edge),
 
-so every voxel of the fixed image lies in ``[-1, 1]^D`` (the longest axis reaches ``±1`` at its outer
-voxel edges). A displacement network ``ũ(x̃)`` outputs displacement in the same network units
+so, measured along the image axes, every voxel of the fixed image lies within ``±1`` of the origin and the
+longest axis reaches ``±1`` at its outer voxel edges (axis-aligned image: the FOV is inside ``[-1, 1]^D``;
+with a rotated direction matrix the FOV box is rotated with it, ``‖x̃‖ ≤ √D``). The map itself is never
+rotated: network coordinates keep the LPS world axes. A displacement network ``ũ(x̃)`` outputs displacement in the same network units
 (``u_mm = s · ũ``). Because the map is a *uniform* scaling,
 
     ∇_x u_mm(x) = s · ∇ũ(x̃) · (1/s) = ∇ũ(x̃),

@@ -21,11 +21,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-from monai.utils import look_up_option
 
 from monai_lipinr.budget.coordinates import NetworkCoordinates
 from monai_lipinr.budget.geometry import ImageGeometry, is_sitk_image, sitk_to_channel_first
 from monai_lipinr.lipschitz.base import CERTIFY_RTOL, check_positive_finite
+from monai_lipinr.ops.validation import check_option
 
 __all__ = [
     "BudgetEstimate",
@@ -165,7 +165,7 @@ class StrainPrior(BudgetPrior):
         if spatial_dims not in (2, 3):
             raise ValueError(f"spatial_dims must be 2 or 3, got {spatial_dims!r}.")
         self.spatial_dims = spatial_dims
-        self.displacement_units = look_up_option(displacement_units, ("network", "mm"))
+        self.displacement_units = check_option("displacement_units", displacement_units, ("network", "mm"))
         if self.displacement_units == "mm" and coordinates is None:
             raise ValueError("displacement_units='mm' needs coordinates=NetworkCoordinates(...) to know s.")
         if coordinates is not None and not isinstance(coordinates, NetworkCoordinates):
@@ -345,7 +345,7 @@ class ImageGradientOracle(BudgetPrior):
         self.percentile = p
         self.scale, self._scale_note = _scale_of(coordinates, scale, "physical units")
         self.output_scale = check_positive_finite("output_scale", output_scale)
-        self.reduction = look_up_option(reduction, ("max", "median", "mean"))
+        self.reduction = check_option("reduction", reduction, ("max", "median", "mean"))
 
     def gradient_statistics(
         self, images, masks=None, spacing=None, channel_dim: int | None = None

@@ -15,10 +15,11 @@ import numpy as np
 import torch
 from monai.config import KeysCollection
 from monai.transforms import Randomizable, Transform
-from monai.utils import TransformBackends, look_up_option
+from monai.utils import TransformBackends
 
 from monai_lipinr.budget.coordinates import NetworkCoordinates
 from monai_lipinr.budget.geometry import ImageGeometry
+from monai_lipinr.ops.validation import check_option
 from monai_lipinr.transforms.utils import (
     COORDINATE_SPACES,
     OutputKeyMapTransform,
@@ -67,7 +68,7 @@ def coordinate_grid(
         TypeError: when no geometry is available.
         ValueError: for an unknown ``space`` or a ``coordinates`` dimension mismatch.
     """
-    space = look_up_option(space, COORDINATE_SPACES)
+    space = check_option("space", space, COORDINATE_SPACES)
     geom = resolve_geometry(image, geometry)
     check_coordinates(coordinates, geom.spatial_dims)
     if device is None:
@@ -128,7 +129,7 @@ class MaskedCoordinateSampler:
         geometry: ImageGeometry | None = None,
         jitter: bool = True,
     ):
-        self.space = look_up_option(space, COORDINATE_SPACES)
+        self.space = check_option("space", space, COORDINATE_SPACES)
         self.geometry = resolve_geometry(mask, geometry, "mask")
         self.coordinates = check_coordinates(coordinates, self.geometry.spatial_dims)
         arr = as_channel_first_tensor(mask, "mask")
@@ -205,7 +206,7 @@ class CoordinateGrid(Transform):
     def __init__(
         self, space: str = "network", coordinates: NetworkCoordinates | None = None, dtype=torch.float32
     ):
-        self.space = look_up_option(space, COORDINATE_SPACES)
+        self.space = check_option("space", space, COORDINATE_SPACES)
         self.coordinates = check_coordinates(coordinates)
         self.dtype = dtype
 
@@ -267,7 +268,7 @@ class RandomMaskedCoordinates(Randomizable, Transform):
         if isinstance(num_samples, bool) or not isinstance(num_samples, (int, np.integer)) or num_samples < 1:
             raise ValueError(f"num_samples must be a positive integer, got {num_samples!r}.")
         self.num_samples = int(num_samples)
-        self.space = look_up_option(space, COORDINATE_SPACES)
+        self.space = check_option("space", space, COORDINATE_SPACES)
         self.coordinates = check_coordinates(coordinates)
         self.jitter = jitter
         self.dtype = dtype

@@ -24,10 +24,11 @@ import torch.nn.functional as F
 from monai.config import KeysCollection
 from monai.data import MetaTensor
 from monai.transforms import Transform
-from monai.utils import TransformBackends, look_up_option
+from monai.utils import TransformBackends
 
 from monai_lipinr.budget.coordinates import NetworkCoordinates
 from monai_lipinr.budget.geometry import ImageGeometry, as_points, is_sitk_image
+from monai_lipinr.ops.validation import check_option
 from monai_lipinr.transforms.utils import (
     OutputKeyMapTransform,
     check_coordinates,
@@ -156,7 +157,7 @@ def warp_points(
             mismatch of the field.
         TypeError: for an unsupported ``field`` or a network without ``coordinates``.
     """
-    outside = look_up_option(outside, OUTSIDE_MODES)
+    outside = check_option("outside", outside, OUTSIDE_MODES)
     pts = as_points(points, None, "points")
     as_numpy = not isinstance(pts, torch.Tensor)
     pts_t = torch.as_tensor(pts)
@@ -207,7 +208,7 @@ class WarpLandmarks(Transform):
         self.geometry = geometry
         self.moving = moving
         self.chunk_size = chunk_size
-        self.outside = look_up_option(outside, OUTSIDE_MODES)
+        self.outside = check_option("outside", outside, OUTSIDE_MODES)
 
     def __call__(self, points, field=None):
         """Args: points: ``(N, D)`` LPS mm; field: overrides the default field."""

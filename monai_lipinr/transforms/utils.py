@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from monai.config import KeysCollection
 from monai.transforms import MapTransform
-from monai.utils import ensure_tuple, look_up_option
+from monai.utils import ensure_tuple
 
 from monai_lipinr.budget.coordinates import NetworkCoordinates
 from monai_lipinr.budget.geometry import (
@@ -18,6 +18,7 @@ from monai_lipinr.budget.geometry import (
     is_sitk_image,
     sitk_to_channel_first,
 )
+from monai_lipinr.ops.validation import check_option
 
 __all__ = [
     "COORDINATE_SPACES",
@@ -121,7 +122,7 @@ def index_to_space(
         geometry: the image geometry.
         coordinates: network map for ``space="network"`` (default: built from ``geometry``).
     """
-    space = look_up_option(space, COORDINATE_SPACES)
+    space = check_option("space", space, COORDINATE_SPACES)
     if space == "index":
         return index
     world = apply_affine_to_points(index, geometry.index_to_world_matrix, geometry.origin)
