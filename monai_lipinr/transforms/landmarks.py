@@ -168,7 +168,8 @@ def warp_points(
     elif callable(field):
         if coordinates is None:
             raise TypeError("warping through a network needs coordinates=NetworkCoordinates(...) (got None).")
-        check_coordinates(coordinates, pts_t.shape[1])
+        check_coordinates(coordinates)
+        as_points(pts_t, coordinates.spatial_dims, "points")
         if isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1:
             raise ValueError(f"chunk_size must be a positive integer, got {chunk_size!r}.")
         out = _warp_with_network(pts_t, field, coordinates, int(chunk_size))
