@@ -122,9 +122,11 @@ class StrainPrior(BudgetPrior):
     Protti et al., "Lung stress and strain during mechanical ventilation: any safe threshold?",
     Am J Respir Crit Care Med 183(10):1354-1362, 2011 (doi:10.1164/rccm.201010-1757OC) found
     ventilator-induced lung damage in healthy pigs only when the global strain (tidal volume / FRC)
-    reached 1.5-2 (injured group 2.16 ± 0.58, uninjured 1.29 ± 0.57); Gattinoni et al. describe total lung
-    capacity as a two- to three-fold increase of the resting volume. The prior uses that volumetric strain as a
-    conservative bound of the local displacement gradient norm; it is a modelling choice, not an identity.
+    reached 1.5-2 (injured group 2.16 ± 0.58, uninjured 1.29 ± 0.57); Gattinoni, Carlesso & Caironi,
+    "Stress and strain within the lung", Curr Opin Crit Care 18(1):42-47, 2012, place the injurious limit at
+    total lung capacity, reached when the resting volume grows two- to three-fold. The prior uses that
+    (global, volumetric) strain as a bound of the local displacement-gradient norm ``‖∂u/∂x‖₂``; that is a
+    modelling choice, not an identity — regional strain can exceed global strain.
 
     **Folding.** ``Lip(u) ≤ 2`` does not prevent folding. With ``fold_free=True`` the budget is
     ``K = min(max_strain, 1 - margin) < 1``, which *certifies* that ``φ(x) = x + u(x)`` is invertible:
