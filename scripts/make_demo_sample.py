@@ -29,7 +29,6 @@ import argparse
 import hashlib
 import json
 import os
-import shlex
 import sys
 from pathlib import Path
 
@@ -90,8 +89,12 @@ def _target_grid(mask: sitk.Image, spacing: np.ndarray, margin_mm: float) -> sit
         raise ValueError("the source lung mask is empty.")
     src_sp = np.asarray(mask.GetSpacing())
     size = np.asarray(mask.GetSize())
-    lo_idx = np.array([np.flatnonzero(arr.any(axis=tuple(a for a in range(3) if a != 2 - d)))[0] for d in range(3)])
-    hi_idx = np.array([np.flatnonzero(arr.any(axis=tuple(a for a in range(3) if a != 2 - d)))[-1] for d in range(3)])
+    lo_idx = np.array(
+        [np.flatnonzero(arr.any(axis=tuple(a for a in range(3) if a != 2 - d)))[0] for d in range(3)]
+    )
+    hi_idx = np.array(
+        [np.flatnonzero(arr.any(axis=tuple(a for a in range(3) if a != 2 - d)))[-1] for d in range(3)]
+    )
     # physical edges (index space, voxel edges at +-0.5), grown by the margin, clipped to the source extent
     lo = np.maximum(lo_idx - 0.5 - margin_mm / src_sp, -0.5)
     hi = np.minimum(hi_idx + 0.5 + margin_mm / src_sp, size - 0.5)
@@ -245,7 +248,7 @@ def make_demo_sample(
         "fixed_lung_volume_ml": round(float(np.count_nonzero(mask_arr)) * voxel_ml, 1),
         "conventions": CONVENTIONS,
     }
-    text = json.dumps(meta, indent=2, ensure_ascii=False) + "\n"
+    text = json.dumps(meta, indent=2, ensure_ascii=True) + "\n"
     with atomic_write(targets["metadata"], overwrite=overwrite) as tmp:
         tmp.write_text(text, encoding="utf-8")
     return meta
@@ -256,13 +259,17 @@ def _spacing(text: str) -> list[float]:
     if len(values) == 1:
         values *= 3
     if len(values) != 3 or any(not np.isfinite(v) or v <= 0 for v in values):
-        raise argparse.ArgumentTypeError(f"--spacing must be one or three positive numbers (mm), got {text!r}.")
+        raise argparse.ArgumentTypeError(
+            f"--spacing must be one or three positive numbers (mm), got {text!r}."
+        )
     return values
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--source", type=Path, default=_SHARED / "bench" / "lung_popi", help="lung_popi folder")
+    parser.add_argument(
+        "--source", type=Path, default=_SHARED / "bench" / "lung_popi", help="lung_popi folder"
+    )
     parser.add_argument("--output", type=Path, default=_REPO / "monai_lipinr" / "data", help="output folder")
     parser.add_argument("--spacing", type=_spacing, default=[3.5, 3.5, 3.5], help="mm, one value or x,y,z")
     parser.add_argument("--margin-mm", type=float, default=20.0, help="margin around the lung box (mm)")
@@ -273,7 +280,9 @@ def main(argv: list[str] | None = None) -> int:
     spacing_arg = ",".join(f"{s:g}" for s in args.spacing)
     command = f"python scripts/make_demo_sample.py --spacing {spacing_arg} --margin-mm {args.margin_mm:g}"
     try:
-        meta = make_demo_sample(args.source, args.output, args.spacing, args.margin_mm, args.overwrite, command)
+        meta = make_demo_sample(
+            args.source, args.output, args.spacing, args.margin_mm, args.overwrite, command
+        )
     except (FileNotFoundError, FileExistsError, ValueError) as err:
         print(f"make_demo_sample: error: {err}", file=sys.stderr)
         return 2
@@ -282,7 +291,7 @@ def main(argv: list[str] | None = None) -> int:
         f"wrote {args.output}: grid {meta['resampling']['size']} at {spacing_arg} mm, "
         f"{meta['landmarks']['n_kept']}/{meta['landmarks']['n_source']} landmark pairs, {total / 1e6:.2f} MB"
     )
-    print(f"command: {shlex.join(sys.argv)}")
+    print(f"equivalent command: {command}")
     return 0
 
 

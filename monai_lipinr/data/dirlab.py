@@ -143,7 +143,9 @@ def _case_info(case: int, info: DIRLabCaseInfo | None) -> DIRLabCaseInfo:
     if info is not None:
         return info
     if int(case) not in DIRLAB_CASES:
-        raise ValueError(f"case={case!r} is not a DIR-Lab 4DCT case; expected an integer 1..10 (or pass info=).")
+        raise ValueError(
+            f"case={case!r} is not a DIR-Lab 4DCT case; expected an integer 1..10 (or pass info=)."
+        )
     return DIRLAB_CASES[int(case)]
 
 

@@ -86,7 +86,9 @@ def read_dicom_series(folder: str | os.PathLike, series_id: str | None = None) -
         raise FileNotFoundError(f"DICOM folder not found: {str(folder)!r}")
     ids = list(sitk.ImageSeriesReader.GetGDCMSeriesIDs(str(folder)))
     if not ids:
-        raise ValueError(f"folder={str(folder)!r} holds no DICOM series (expected .dcm slices of one series).")
+        raise ValueError(
+            f"folder={str(folder)!r} holds no DICOM series (expected .dcm slices of one series)."
+        )
     if series_id is None:
         if len(ids) > 1:
             raise ValueError(f"folder={str(folder)!r} holds {len(ids)} DICOM series {ids}; pass series_id.")
@@ -135,13 +137,17 @@ def metatensor_to_sitk(tensor: torch.Tensor, spatial_dims: int | None = None) ->
     """
     affine = getattr(tensor, "affine", None)
     if not isinstance(tensor, torch.Tensor) or affine is None:
-        raise TypeError(f"tensor must be a monai.data.MetaTensor with an affine, got {type(tensor).__name__}.")
+        raise TypeError(
+            f"tensor must be a monai.data.MetaTensor with an affine, got {type(tensor).__name__}."
+        )
     affine = np.asarray(torch.as_tensor(affine).detach().cpu().double().numpy())
     if affine.ndim != 2 or affine.shape[0] != affine.shape[1] or affine.shape[0] not in (3, 4):
         raise ValueError(f"tensor.affine must be a 3x3 or 4x4 matrix, got shape {affine.shape}.")
     d = affine.shape[0] - 1 if spatial_dims is None else int(spatial_dims)
     if d != affine.shape[0] - 1:
-        raise ValueError(f"spatial_dims={spatial_dims} does not match the {affine.shape[0]}x{affine.shape[0]} affine.")
+        raise ValueError(
+            f"spatial_dims={spatial_dims} does not match the {affine.shape[0]}x{affine.shape[0]} affine."
+        )
     arr = tensor.detach().cpu().numpy()
     if arr.ndim == d + 1:
         if arr.shape[0] != 1:
@@ -185,7 +191,9 @@ def sitk_to_metatensor(image: sitk.Image, channel_first: bool = True) -> MetaTen
     if not isinstance(image, sitk.Image):
         raise TypeError(f"image must be a SimpleITK.Image, got {type(image).__name__}.")
     if image.GetNumberOfComponentsPerPixel() != 1:
-        raise ValueError(f"image must be scalar, got {image.GetNumberOfComponentsPerPixel()} components per pixel.")
+        raise ValueError(
+            f"image must be scalar, got {image.GetNumberOfComponentsPerPixel()} components per pixel."
+        )
     d = image.GetDimension()
     arr = sitk.GetArrayFromImage(image).transpose()
     lin = np.asarray(image.GetDirection(), dtype=np.float64).reshape(d, d) * np.asarray(image.GetSpacing())
@@ -314,7 +322,9 @@ def check_same_geometry(
     """
     diff = geometry_mismatch(a, b, tol)
     if diff:
-        raise ValueError(f"{names[0]} and {names[1]} images have different geometry: " + "; ".join(diff) + ".")
+        raise ValueError(
+            f"{names[0]} and {names[1]} images have different geometry: " + "; ".join(diff) + "."
+        )
 
 
 def _index_matrix(image: sitk.Image) -> tuple[np.ndarray, np.ndarray]:

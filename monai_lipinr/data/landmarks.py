@@ -77,9 +77,11 @@ def read_landmarks_csv(path: str | os.PathLike) -> np.ndarray:
             (the message names the file and line).
     """
     path = _existing_file(path, "landmark CSV")
-    lines = path.read_text().splitlines()
+    lines = path.read_text(encoding="utf-8-sig", errors="replace").splitlines()
     if not lines:
-        raise ValueError(f"landmark CSV {str(path)!r} is empty; expected the header {','.join(LANDMARK_CSV_HEADER)}.")
+        raise ValueError(
+            f"landmark CSV {str(path)!r} is empty; expected the header {','.join(LANDMARK_CSV_HEADER)}."
+        )
     header = tuple(h.strip().lower() for h in lines[0].split(","))
     if header != LANDMARK_CSV_HEADER:
         raise ValueError(
@@ -96,7 +98,9 @@ def read_landmarks_csv(path: str | os.PathLike) -> np.ndarray:
         except ValueError:
             values = []
         if len(values) != 3 or not all(math.isfinite(v) for v in values):
-            raise ValueError(f"landmark CSV {str(path)!r} line {lineno}: {line.strip()!r} is not three finite numbers.")
+            raise ValueError(
+                f"landmark CSV {str(path)!r} line {lineno}: {line.strip()!r} is not three finite numbers."
+            )
         rows.append(values)
     return np.asarray(rows, dtype=np.float64).reshape(-1, 3)
 
@@ -119,7 +123,7 @@ def write_landmarks_csv(points: Any, path: str | os.PathLike, overwrite: bool = 
     arr = _points(points)
     text = ",".join(LANDMARK_CSV_HEADER) + "\n" + "".join(f"{x:.6f},{y:.6f},{z:.6f}\n" for x, y, z in arr)
     with atomic_write(path, overwrite=overwrite) as tmp:
-        tmp.write_text(text)
+        tmp.write_text(text, encoding="utf-8")
     return Path(path)
 
 
@@ -140,7 +144,7 @@ def read_dirlab_indices(path: str | os.PathLike) -> np.ndarray:
     """
     path = _existing_file(path, "DIR-Lab landmark")
     rows = []
-    for lineno, line in enumerate(path.read_text().splitlines(), start=1):
+    for lineno, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), start=1):
         fields = line.split()
         if not fields:
             continue
@@ -149,7 +153,9 @@ def read_dirlab_indices(path: str | os.PathLike) -> np.ndarray:
         except ValueError:
             values = []
         if len(values) != 3 or not all(math.isfinite(v) for v in values):
-            raise ValueError(f"DIR-Lab file {str(path)!r} line {lineno}: {line.strip()!r} is not three numbers x y z.")
+            raise ValueError(
+                f"DIR-Lab file {str(path)!r} line {lineno}: {line.strip()!r} is not three numbers x y z."
+            )
         if min(values) < 1:
             raise ValueError(
                 f"DIR-Lab file {str(path)!r} line {lineno}: index {values} below 1; DIR-Lab indices are 1-based."
@@ -160,9 +166,7 @@ def read_dirlab_indices(path: str | os.PathLike) -> np.ndarray:
     return np.asarray(rows, dtype=np.float64)
 
 
-def read_dirlab_landmarks(
-    path: str | os.PathLike, spacing: Any, origin: Any = (0.0, 0.0, 0.0)
-) -> np.ndarray:
+def read_dirlab_landmarks(path: str | os.PathLike, spacing: Any, origin: Any = (0.0, 0.0, 0.0)) -> np.ndarray:
     """Read a DIR-Lab landmark file and convert it to mm in the DIR-Lab index frame.
 
     ``mm = (index - 1) * spacing + origin``, per axis. The frame has identity direction and the axes of
@@ -212,7 +216,9 @@ def dirlab_indices_to_world(indices: Any, image: sitk.Image, flip_z: bool = Fals
     return index_to_world(image, idx)
 
 
-def read_landmarks(path: str | os.PathLike, image: sitk.Image | None = None, dirlab_flip_z: bool = False) -> np.ndarray:
+def read_landmarks(
+    path: str | os.PathLike, image: sitk.Image | None = None, dirlab_flip_z: bool = False
+) -> np.ndarray:
     """Read landmarks in LPS world mm from a CSV file or a DIR-Lab ``.txt`` file.
 
     Args:
@@ -237,7 +243,9 @@ def read_landmarks(path: str | os.PathLike, image: sitk.Image | None = None, dir
                 "to convert it to world mm."
             )
         return dirlab_indices_to_world(read_dirlab_indices(p), image, flip_z=dirlab_flip_z)
-    raise ValueError(f"path={str(p)!r}: expected a landmark file ending in .csv (mm) or .txt (DIR-Lab indices).")
+    raise ValueError(
+        f"path={str(p)!r}: expected a landmark file ending in .csv (mm) or .txt (DIR-Lab indices)."
+    )
 
 
 def landmarks_inside(points: Any, image: sitk.Image, margin_voxels: float = 0.0) -> np.ndarray:
@@ -261,7 +269,9 @@ def landmarks_inside(points: Any, image: sitk.Image, margin_voxels: float = 0.0)
     return np.all((idx >= lo) & (idx <= hi), axis=1)
 
 
-def check_landmarks_inside(points: Any, image: sitk.Image, name: str = "landmarks", margin_voxels: float = 0.0) -> None:
+def check_landmarks_inside(
+    points: Any, image: sitk.Image, name: str = "landmarks", margin_voxels: float = 0.0
+) -> None:
     """Raise when any point lies outside the image (see :func:`landmarks_inside`).
 
     Args:

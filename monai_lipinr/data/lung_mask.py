@@ -97,7 +97,7 @@ def _trachea(cand: np.ndarray, body: np.ndarray, spacing: np.ndarray) -> np.ndar
             break
         reg = lab == hits[0]
         a = int(reg.sum())
-        if a > 2.5 * np.median(areas) or a > max_area:  # merged with lung or a bronchus fan-out
+        if a > 4.0 * np.median(areas) or a > max_area:  # merged with lung
             break
         out[z], prev = reg, reg
         areas.append(a)
@@ -176,7 +176,9 @@ def compute_lung_mask(
         closed = sitk.GetArrayFromImage(sitk.BinaryMorphologicalClosing(img, radius, sitk.sitkBall)) > 0
         out[box] |= _fill_slices(closed).astype(np.uint8)
     if not out.any():
-        raise ValueError("lung mask is empty after trachea removal; check the image or pass remove_trachea=False.")
+        raise ValueError(
+            "lung mask is empty after trachea removal; check the image or pass remove_trachea=False."
+        )
 
     mask = sitk.GetImageFromArray(out)
     mask.CopyInformation(work)

@@ -51,4 +51,4 @@ def demo_sample_paths() -> dict[str, Path]:
 
 def demo_sample_metadata() -> dict[str, Any]:
     """The provenance and conventions record of the demo sample (``demo_sample.json``)."""
-    return json.loads(demo_sample_paths()["metadata"].read_text())
+    return json.loads(demo_sample_paths()["metadata"].read_text(encoding="utf-8"))
