@@ -13,7 +13,8 @@ for any parameter values: the bound needs no iteration and no certification step
 * ``q = exp(q̃)`` keeps ``q`` strictly positive and the same ``q`` in both places of ``q_j / q_i``. The
   reference implementation uses ``|q_j|`` in the numerator but ``1 / (|q_i| + ε)`` for the inverse; that
   makes ``T`` smaller than the proof requires when some ``|q_i|`` is comparable to ``ε``, and the layer is
-  then not 1-Lipschitz.
+  then not 1-Lipschitz. (``q̃`` is softly limited to ``±20`` so that the ratios stay inside the float32
+  range; any positive ``q`` is valid, so this loses nothing.)
 * ``T_ii = 0`` exactly when column ``i`` of ``W`` is zero; that column then contributes nothing and its
   inverse is taken as 0 (``1/T`` would be ``inf`` and its gradient ``nan``).
 
@@ -38,7 +39,10 @@ from torch.nn.utils import parametrize
 from monai_lipinr.lipschitz.base import LipschitzComponent, check_positive_finite
 from monai_lipinr.lipschitz.constraints import BjorckConstraint, constraint_of
 
-__all__ = ["SLL_ACTIVATIONS", "SLLBlock", "SLLProjection", "sll_diagonal"]
+__all__ = ["Q_LOG_RANGE", "SLL_ACTIVATIONS", "SLLBlock", "SLLProjection", "sll_diagonal"]
+
+#: ``q̃`` enters as ``Q_LOG_RANGE · tanh(q̃ / Q_LOG_RANGE)`` (identity for small ``q̃``, ratios ≤ e^40).
+Q_LOG_RANGE = 20.0
 
 #: Activations allowed inside an SLL block (monotone, slopes in [0, 1]).
 SLL_ACTIVATIONS = {"relu": torch.relu, "tanh": torch.tanh}
@@ -57,13 +61,15 @@ def sll_diagonal(weight: torch.Tensor, q_log: torch.Tensor) -> torch.Tensor:
 
     Args:
         weight: ``W`` of shape ``(features, inner_features)``.
-        q_log: ``q̃`` of shape ``(inner_features,)``.
+        q_log: ``q̃`` of shape ``(inner_features,)`` (softly limited to ``±Q_LOG_RANGE``).
 
     Returns:
         ``T`` of shape ``(inner_features,)`` (non-negative; zero exactly for zero columns of ``W``).
     """
     gram = (weight.T @ weight).abs()
-    # q_j / q_i = exp(q̃_j - q̃_i): subtract max(q̃) for overflow safety (the ratio is unchanged)
+    # smooth range limit |q̃| < Q_LOG_RANGE keeps every ratio q_j / q_i = exp(q̃_j - q̃_i) inside the float32
+    # range (any positive q is valid, so this costs no generality), then subtract max(q̃) (ratios unchanged)
+    q_log = Q_LOG_RANGE * torch.tanh(q_log / Q_LOG_RANGE)
     q = torch.exp(q_log - q_log.max())
     return (gram @ q) / q
 

@@ -120,8 +120,10 @@ def test_gradients_flow(method):
 @pytest.mark.parametrize("method", METHODS)
 def test_gradient_matches_finite_differences(method):
     torch.manual_seed(4)
-    layer = lipschitz_linear(5, 4, method=method, target=1.3, tol=1e-10) if method == "bjorck" else (
-        lipschitz_linear(5, 4, method=method, target=1.3, num_iterations=50)
+    layer = (
+        lipschitz_linear(5, 4, method=method, target=1.3, tol=1e-10)
+        if method == "bjorck"
+        else (lipschitz_linear(5, 4, method=method, target=1.3, num_iterations=50))
     )
     layer = layer.double()
     raw = layer.parametrizations.weight.original

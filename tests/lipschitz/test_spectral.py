@@ -26,7 +26,9 @@ def _matrix(kind: str, rows: int, cols: int, scale: float, seed: int) -> torch.T
         q, _ = torch.linalg.qr(torch.randn(n, n, generator=g, dtype=torch.float64))
         w = q[:rows, :cols]
     elif kind == "low_rank":
-        w = torch.randn(rows, 1, generator=g, dtype=torch.float64) @ torch.randn(1, cols, generator=g, dtype=torch.float64)
+        w = torch.randn(rows, 1, generator=g, dtype=torch.float64) @ torch.randn(
+            1, cols, generator=g, dtype=torch.float64
+        )
         w = w + 1e-3 * torch.randn(rows, cols, generator=g, dtype=torch.float64)
     elif kind == "clustered":  # singular values in [0.99, 1]: the Frobenius-only Gram bound is loose here
         n = min(rows, cols)
