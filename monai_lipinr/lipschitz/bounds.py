@@ -28,6 +28,7 @@ import torch
 from torch import nn
 
 from monai_lipinr.lipschitz.base import LipschitzComponent
+from monai_lipinr.lipschitz.spectral import spectral_norm_exact
 
 __all__ = [
     "GELU_LIPSCHITZ",
@@ -139,25 +140,18 @@ def linear_lipschitz(weight: torch.Tensor | np.ndarray) -> float:
     """Lipschitz constant ``σ_max(W)`` of ``x -> W x + b``, by an exact SVD in float64.
 
     Args:
-        weight: the matrix ``W``, shape ``(out_features, in_features)``.
+        weight: the matrix ``W``, shape ``(out_features, in_features)`` (tensor or numpy array).
 
     Returns:
         the largest singular value of ``W``.
 
     Raises:
-        TypeError: when ``weight`` is not a tensor or array.
+        TypeError: when ``weight`` is not a floating-point tensor or array.
         ValueError: when ``weight`` is not a non-empty finite 2-D matrix.
     """
     if isinstance(weight, np.ndarray):
         weight = torch.from_numpy(weight)
-    if not isinstance(weight, torch.Tensor):
-        raise TypeError(f"weight must be a torch.Tensor or numpy array, got {type(weight).__name__}.")
-    if weight.ndim != 2 or weight.numel() == 0:
-        raise ValueError(f"weight must be a non-empty 2-D matrix (out, in), got shape {tuple(weight.shape)}.")
-    w = weight.detach().to(dtype=torch.float64)
-    if not bool(torch.isfinite(w).all()):
-        raise ValueError("weight contains non-finite values.")
-    return float(torch.linalg.matrix_norm(w, ord=2))
+    return spectral_norm_exact(weight)
 
 
 def fourier_features_lipschitz(b_matrix: torch.Tensor | np.ndarray) -> float:

@@ -25,6 +25,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
+from torch.nn.utils import parametrize
 
 from monai_lipinr.lipschitz.activations import _check_int
 from monai_lipinr.lipschitz.base import check_positive_finite
@@ -224,7 +225,8 @@ def estimate_lipschitz(
         step_size = check_positive_finite("step_size", step_size)
     project = project or (lambda z: z)
 
-    with torch.enable_grad():
+    # parametrized weights (constraints) are fixed during the search: compute them once, not per pass
+    with torch.enable_grad(), parametrize.cached():
         x = project(_draw(sampler, num_starts))
         randn = lambda shape: torch.randn(shape, generator=generator, dtype=x.dtype, device=x.device)  # noqa: E731
         spread = float(x.std(dim=0, unbiased=False).norm()) if num_starts > 1 else 0.0
@@ -235,6 +237,9 @@ def estimate_lipschitz(
         for _ in range(num_steps):
             # projected ascent with a per-point step: grow it after a gain, halve it and retry after a loss
             direction = _unit(_ascent_direction(fn, x, u, _unit(ju)))
+            # piecewise-linear fn (zero Hessian): explore a random direction, kept only if it gains
+            flat = direction.norm(dim=1, keepdim=True) == 0
+            direction = torch.where(flat, _unit(randn(x.shape)), direction)
             x_try = project(x + eta * direction).detach()
             s_try, u_try, ju_try = _local_norms(fn, x_try, u, power_iterations)
             gain = (s_try >= sigma).unsqueeze(1)

@@ -138,6 +138,39 @@ def test_ascent_improves_on_the_starting_points():
     assert ascended.gradient_value <= act.lipschitz_bound() * (1 + 1e-9)
 
 
+def test_piecewise_linear_search_finds_a_small_steep_region():
+    # slope 0.1 everywhere except 10.1 on [0.9, 1]: zero Hessian, so the search must explore
+    f = lambda x: 0.1 * x + 10.0 * torch.relu(x - 0.9)  # noqa: E731
+    sampler, project = box(1, seed=4)
+    starts = sampler(4)
+    assert torch.all(starts < 0.9)  # no start in the steep region
+    sampler, project = box(1, seed=4)
+    g = torch.Generator().manual_seed(0)
+    est = estimate_lipschitz(f, sampler, num_starts=4, num_steps=60, pairs=0, project=project, generator=g)
+    assert est.gradient_value == pytest.approx(10.1, rel=1e-12)
+    assert 0.9 <= float(est.argmax) <= 1.0
+
+
+class CountingScale(nn.Module):
+    """A weight parametrization that counts how often it is evaluated."""
+
+    calls = 0
+
+    def forward(self, weight: torch.Tensor) -> torch.Tensor:
+        CountingScale.calls += 1
+        return 0.5 * weight
+
+
+def test_parametrized_weights_are_computed_once_per_search():
+    lin = nn.Linear(3, 3).double()
+    torch.nn.utils.parametrize.register_parametrization(lin, "weight", CountingScale())
+    net = nn.Sequential(lin, nn.Tanh())
+    sampler, project = box(3)
+    CountingScale.calls = 0
+    estimate_lipschitz(net, sampler, num_starts=4, num_steps=5, pairs=16, project=project)
+    assert CountingScale.calls == 1
+
+
 def test_pairwise_only_and_constant_functions():
     sampler, project = box(2)
     lin = nn.Linear(2, 3).double()
