@@ -18,14 +18,12 @@ from monai_lipinr.data.images import (
     IMAGE_SUFFIXES,
     check_same_geometry,
     geometry_mismatch,
-    index_to_world,
     load_image,
     metatensor_to_sitk,
     read_dicom_series,
     same_geometry,
     save_image,
     sitk_to_metatensor,
-    world_to_index,
 )
 from monai_lipinr.data.landmarks import (
     LANDMARK_CSV_HEADER,
@@ -56,7 +54,6 @@ __all__ = [
     "dirlab_indices_to_world",
     "find_dirlab_cases",
     "geometry_mismatch",
-    "index_to_world",
     "landmarks_inside",
     "load_dirlab_case",
     "load_dirlab_image",
@@ -71,6 +68,5 @@ __all__ = [
     "same_geometry",
     "save_image",
     "sitk_to_metatensor",
-    "world_to_index",
     "write_landmarks_csv",
 ]

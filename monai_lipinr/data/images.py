@@ -22,20 +22,19 @@ import torch
 from monai.data import MetaTensor
 from monai.utils import SpaceKeys
 
+from monai_lipinr.budget.geometry import ImageGeometry, sitk_to_channel_first
 from monai_lipinr.data._atomic import atomic_write
 
 __all__ = [
     "IMAGE_SUFFIXES",
     "check_same_geometry",
     "geometry_mismatch",
-    "index_to_world",
     "load_image",
     "metatensor_to_sitk",
     "read_dicom_series",
     "same_geometry",
     "save_image",
     "sitk_to_metatensor",
-    "world_to_index",
 ]
 
 #: File suffixes read and written by :func:`load_image` / :func:`save_image` (a folder = DICOM series).
@@ -101,21 +100,6 @@ def read_dicom_series(folder: str | os.PathLike, series_id: str | None = None) -
     return reader.Execute()
 
 
-def _affine_to_geometry(affine_lps: np.ndarray) -> tuple[tuple, tuple, tuple]:
-    d = affine_lps.shape[0] - 1
-    m = affine_lps[:d, :d]
-    spacing = np.linalg.norm(m, axis=0)
-    if np.any(spacing <= 0) or not np.all(np.isfinite(m)):
-        raise ValueError(f"affine has a degenerate or non-finite linear part: {m.tolist()}.")
-    direction = m / spacing
-    if not np.allclose(direction.T @ direction, np.eye(d), atol=1e-4):
-        raise ValueError(
-            f"affine has shear (its direction cosines are not orthonormal): {m.tolist()}; "
-            "ITK images need an orthonormal direction. Resample the tensor first."
-        )
-    return tuple(spacing.tolist()), tuple(direction.ravel().tolist()), tuple(affine_lps[:d, d].tolist())
-
-
 def metatensor_to_sitk(tensor: torch.Tensor, spatial_dims: int | None = None) -> sitk.Image:
     """Convert a MONAI ``MetaTensor`` (array axes ``[(C,) i, j, k]``, RAS or LPS affine) to a SimpleITK image.
 
@@ -156,20 +140,18 @@ def metatensor_to_sitk(tensor: torch.Tensor, spatial_dims: int | None = None) ->
     elif arr.ndim != d:
         raise ValueError(f"tensor shape {tuple(arr.shape)} is not {d}-D (optionally channel first).")
     space = str(getattr(tensor, "meta", {}).get("space", "RAS")).upper()
-    if space == "RAS":
-        flip = np.diag([-1.0, -1.0] + [1.0] * (d - 1))
-        affine = flip @ affine
-    elif space != "LPS":
-        raise ValueError(f"tensor.meta['space']={space!r}; expected 'RAS' or 'LPS'.")
-    spacing, direction, origin = _affine_to_geometry(affine)
+    geom = ImageGeometry.from_affine(affine, arr.shape, space=space)
+    if not np.allclose(geom.direction.T @ geom.direction, np.eye(d), atol=1e-4):
+        raise ValueError(
+            f"tensor.affine has shear (its direction cosines are not orthonormal): {affine.tolist()}; "
+            "ITK images need an orthonormal direction. Resample the tensor first."
+        )
     if arr.dtype == np.bool_:
         arr = arr.astype(np.uint8)
     elif arr.dtype == np.float16:
         arr = arr.astype(np.float32)
     image = sitk.GetImageFromArray(np.ascontiguousarray(arr.transpose()), isVector=False)
-    image.SetSpacing(spacing)
-    image.SetDirection(direction)
-    image.SetOrigin(origin)
+    geom.apply_to_sitk(image)
     return image
 
 
@@ -194,15 +176,10 @@ def sitk_to_metatensor(image: sitk.Image, channel_first: bool = True) -> MetaTen
         raise ValueError(
             f"image must be scalar, got {image.GetNumberOfComponentsPerPixel()} components per pixel."
         )
-    d = image.GetDimension()
-    arr = sitk.GetArrayFromImage(image).transpose()
-    lin = np.asarray(image.GetDirection(), dtype=np.float64).reshape(d, d) * np.asarray(image.GetSpacing())
-    affine = np.eye(d + 1)
-    affine[:d, :d] = lin
-    affine[:d, d] = image.GetOrigin()
-    affine = np.diag([-1.0, -1.0] + [1.0] * (d - 1)) @ affine
-    data = torch.from_numpy(np.ascontiguousarray(arr[None] if channel_first else arr))
-    return MetaTensor(data, affine=torch.from_numpy(affine), meta={"space": SpaceKeys.RAS})
+    arr = sitk_to_channel_first(image)
+    affine = torch.from_numpy(ImageGeometry.from_sitk(image).affine_ras)
+    data = torch.from_numpy(arr if channel_first else arr[0])
+    return MetaTensor(data, affine=affine, meta={"space": SpaceKeys.RAS})
 
 
 def load_image(source: Any, series_id: str | None = None) -> sitk.Image:
@@ -266,15 +243,6 @@ def save_image(image: Any, path: str | os.PathLike, overwrite: bool = False, com
     return path
 
 
-def _geometry(image: sitk.Image) -> dict[str, np.ndarray]:
-    return {
-        "size": np.asarray(image.GetSize()),
-        "spacing": np.asarray(image.GetSpacing()),
-        "origin": np.asarray(image.GetOrigin()),
-        "direction": np.asarray(image.GetDirection()),
-    }
-
-
 def geometry_mismatch(a: sitk.Image, b: sitk.Image, tol: float = GEOMETRY_TOL) -> list[str]:
     """Describe how the sampling grids of two images differ.
 
@@ -287,17 +255,16 @@ def geometry_mismatch(a: sitk.Image, b: sitk.Image, tol: float = GEOMETRY_TOL) -
         one human-readable line per differing property (size, spacing, origin, direction); empty when
         the grids agree.
     """
-    ga, gb = _geometry(a), _geometry(b)
     if a.GetDimension() != b.GetDimension():
         return [f"dimension {a.GetDimension()} vs {b.GetDimension()}"]
+    ga, gb = ImageGeometry.from_sitk(a), ImageGeometry.from_sitk(b)
     out = []
-    if not np.array_equal(ga["size"], gb["size"]):
-        out.append(f"size {tuple(ga['size'].tolist())} vs {tuple(gb['size'].tolist())} voxels")
+    if ga.size != gb.size:
+        out.append(f"size {ga.size} vs {gb.size} voxels")
     for key, unit in (("spacing", " mm"), ("origin", " mm"), ("direction", "")):
-        if not np.allclose(ga[key], gb[key], rtol=0.0, atol=tol):
-            va = tuple(np.round(ga[key], 6).tolist())
-            vb = tuple(np.round(gb[key], 6).tolist())
-            out.append(f"{key} {va} vs {vb}{unit}")
+        va, vb = getattr(ga, key).ravel(), getattr(gb, key).ravel()
+        if not np.allclose(va, vb, rtol=0.0, atol=tol):
+            out.append(f"{key} {tuple(np.round(va, 6).tolist())} vs {tuple(np.round(vb, 6).tolist())}{unit}")
     return out
 
 
@@ -325,48 +292,3 @@ def check_same_geometry(
         raise ValueError(
             f"{names[0]} and {names[1]} images have different geometry: " + "; ".join(diff) + "."
         )
-
-
-def _index_matrix(image: sitk.Image) -> tuple[np.ndarray, np.ndarray]:
-    d = image.GetDimension()
-    lin = np.asarray(image.GetDirection(), dtype=np.float64).reshape(d, d) * np.asarray(image.GetSpacing())
-    return lin, np.asarray(image.GetOrigin(), dtype=np.float64)
-
-
-def _as_points(points: Any, d: int, argname: str) -> np.ndarray:
-    arr = np.asarray(points, dtype=np.float64)
-    if arr.ndim == 1:
-        arr = arr[None]
-    if arr.ndim != 2 or arr.shape[1] != d:
-        raise ValueError(f"{argname} must have shape (N, {d}), got {tuple(np.shape(points))}.")
-    return arr
-
-
-def index_to_world(image: sitk.Image, indices: Any) -> np.ndarray:
-    """Map continuous 0-based voxel indices to world coordinates.
-
-    Args:
-        image: reference image (its origin, spacing, direction).
-        indices: ``(N, D)`` continuous indices in ITK axis order ``(i, j, k)`` = ``(x, y, z)`` columns.
-
-    Returns:
-        ``(N, D)`` float64 world coordinates, LPS mm.
-    """
-    lin, origin = _index_matrix(image)
-    idx = _as_points(indices, image.GetDimension(), "indices")
-    return idx @ lin.T + origin
-
-
-def world_to_index(image: sitk.Image, points: Any) -> np.ndarray:
-    """Map world coordinates to continuous 0-based voxel indices (inverse of :func:`index_to_world`).
-
-    Args:
-        image: reference image.
-        points: ``(N, D)`` world coordinates, LPS mm.
-
-    Returns:
-        ``(N, D)`` float64 continuous indices in ITK axis order ``(i, j, k)``.
-    """
-    lin, origin = _index_matrix(image)
-    pts = _as_points(points, image.GetDimension(), "points")
-    return np.linalg.solve(lin, (pts - origin).T).T

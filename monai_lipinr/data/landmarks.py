@@ -26,8 +26,8 @@ from typing import Any
 import numpy as np
 import SimpleITK as sitk
 
+from monai_lipinr.budget.geometry import ImageGeometry, as_points
 from monai_lipinr.data._atomic import atomic_write
-from monai_lipinr.data.images import index_to_world, world_to_index
 
 __all__ = [
     "LANDMARK_CSV_HEADER",
@@ -53,13 +53,10 @@ def _existing_file(path: str | os.PathLike, what: str) -> Path:
 
 
 def _points(points: Any, argname: str = "points") -> np.ndarray:
-    arr = np.asarray(points, dtype=np.float64)
-    if arr.ndim != 2 or arr.shape[1] != 3:
-        raise ValueError(f"{argname} must have shape (N, 3) (x, y, z in mm), got {tuple(np.shape(points))}.")
-    if not np.all(np.isfinite(arr)):
-        bad = np.flatnonzero(~np.all(np.isfinite(arr), axis=1)).tolist()
-        raise ValueError(f"{argname} has non-finite coordinates in rows {bad[:10]} (0-based).")
-    return arr
+    """``(N, 3)`` finite float64 points (x, y, z in mm)."""
+    if hasattr(points, "detach"):
+        points = points.detach().cpu().numpy()
+    return np.asarray(as_points(points, 3, argname), dtype=np.float64)
 
 
 def read_landmarks_csv(path: str | os.PathLike) -> np.ndarray:
@@ -213,7 +210,7 @@ def dirlab_indices_to_world(indices: Any, image: sitk.Image, flip_z: bool = Fals
         raise ValueError(f"image must be 3-D for DIR-Lab landmarks, got {image.GetDimension()}-D.")
     if flip_z:
         idx[:, 2] = (image.GetSize()[2] - 1) - idx[:, 2]
-    return index_to_world(image, idx)
+    return ImageGeometry.from_sitk(image).index_to_world(idx)
 
 
 def read_landmarks(
@@ -263,7 +260,7 @@ def landmarks_inside(points: Any, image: sitk.Image, margin_voxels: float = 0.0)
         ``(N,)`` bool array.
     """
     pts = _points(points)
-    idx = world_to_index(image, pts)
+    idx = ImageGeometry.from_sitk(image).world_to_index(pts)
     size = np.asarray(image.GetSize(), dtype=np.float64)
     lo, hi = -0.5 + margin_voxels, size - 0.5 - margin_voxels
     return np.all((idx >= lo) & (idx <= hi), axis=1)
@@ -290,7 +287,7 @@ def check_landmarks_inside(
         return
     bad = np.flatnonzero(~inside)
     size = np.asarray(image.GetSize())
-    corners = index_to_world(image, np.array([[-0.5] * 3, (size - 0.5).tolist()]))
+    corners = ImageGeometry.from_sitk(image).index_to_world(np.array([[-0.5] * 3, (size - 0.5).tolist()]))
     lo, hi = corners.min(axis=0), corners.max(axis=0)
     shown = "; ".join(f"row {i}: ({pts[i, 0]:.2f}, {pts[i, 1]:.2f}, {pts[i, 2]:.2f})" for i in bad[:10])
     more = f" and {len(bad) - 10} more" if len(bad) > 10 else ""

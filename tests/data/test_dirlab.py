@@ -13,7 +13,6 @@ from monai_lipinr.data.dirlab import (
     load_dirlab_image,
     locate_dirlab_case,
 )
-from monai_lipinr.data.images import world_to_index
 from monai_lipinr.data.landmarks import check_landmarks_inside
 
 TINY = DIRLabCaseInfo(case=3, size=(8, 6, 5), spacing=(1.15, 1.15, 2.5))
@@ -84,7 +83,7 @@ def test_tiny_case_orientation_landmarks_and_intensity(tmp_path):
         (case.moving_landmarks, case.moving_indices, case.moving, 1),
     ):
         check_landmarks_inside(pts, img)
-        vox = np.rint(world_to_index(img, pts)).astype(int)
+        vox = np.rint([img.TransformPhysicalPointToContinuousIndex(tuple(p)) for p in pts]).astype(int)
         for (x, y, z), (i, j, k) in zip(idx.astype(int), vox):
             assert img.GetPixel(int(i), int(j), int(k)) == (x - 1) + 10 * (y - 1) + 100 * (z - 1) + shift
     # larger stored slice index = more inferior = smaller LPS z

@@ -15,13 +15,11 @@ from monai_lipinr.data import images as images_mod
 from monai_lipinr.data.images import (
     check_same_geometry,
     geometry_mismatch,
-    index_to_world,
     load_image,
     metatensor_to_sitk,
     same_geometry,
     save_image,
     sitk_to_metatensor,
-    world_to_index,
 )
 
 
@@ -195,21 +193,6 @@ def test_metatensor_round_trip_and_ras_affine(angles, spacing, origin, flip):
     assert same_geometry(back, img, tol=1e-9)
     assert np.array_equal(sitk.GetArrayFromImage(back), sitk.GetArrayFromImage(img))
     assert mt[0, 1, 2, 3].item() == img.GetPixel(1, 2, 3)
-
-
-@settings(max_examples=40, deadline=None)
-@given(
-    angles=st.tuples(*[st.floats(-math.pi, math.pi)] * 3),
-    spacing=st.tuples(*[st.floats(0.2, 5.0)] * 3),
-    idx=st.lists(st.tuples(*[st.floats(-3, 10)] * 3), min_size=1, max_size=5),
-)
-def test_index_world_maps_agree_with_simpleitk(angles, spacing, idx):
-    img = _image(spacing=spacing, direction=_rotation(*angles))
-    idx = np.asarray(idx)
-    world = index_to_world(img, idx)
-    ref = np.array([img.TransformContinuousIndexToPhysicalPoint(p.tolist()) for p in idx])
-    assert np.allclose(world, ref, atol=1e-8)
-    assert np.allclose(world_to_index(img, world), idx, atol=1e-8)
 
 
 def test_metatensor_errors():
