@@ -152,7 +152,8 @@ class ImageGeometry:
         spacing: voxel spacing in mm along each array axis.
         origin: world position (LPS mm) of the centre of voxel ``(0, 0, 0)``.
         direction: ``(D, D)`` matrix whose column ``d`` is the LPS unit direction of array axis ``d``
-            (SimpleITK's flat row-major ``GetDirection()`` tuple is accepted too).
+            (SimpleITK's flat row-major ``GetDirection()`` tuple is accepted too). Entries below 1e-15 in
+            magnitude are set to 0 (ITK rejects subnormal direction entries).
 
     Raises:
         ValueError: for inconsistent lengths, non-positive spacing, a singular direction, non-finite values
@@ -180,6 +181,9 @@ class ImageGeometry:
             dirm = dirm.reshape(d, d)
         if dirm.shape != (d, d) or not np.isfinite(dirm).all():
             raise ValueError(f"direction must be a finite {d}x{d} matrix, got {direction!r}.")
+        # flush negligible entries (|v| < 1e-15, e.g. round-off or subnormals) to exact zeros: ITK's SVD of
+        # the direction matrix fails on subnormal entries, and they are far below float64 resolution of 1
+        dirm = np.where(np.abs(dirm) < 1e-15, 0.0, dirm)
         if abs(np.linalg.det(dirm)) < 1e-8:
             raise ValueError(f"direction must be non-singular, got {dirm.tolist()}.")
         object.__setattr__(self, "size", size_t)

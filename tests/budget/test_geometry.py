@@ -119,3 +119,17 @@ def test_to_dict_round_trip():
     rot = Rotation.from_euler("z", 33, degrees=True).as_matrix()
     geom = ImageGeometry((6, 5, 4), (0.8, 1.1, 2.5), (1.0, 2.0, 3.0), rot)
     assert ImageGeometry(**geom.to_dict()).allclose(geom, atol=0)
+
+
+def test_subnormal_direction_entries_are_flushed_for_itk():
+    """ITK's direction SVD fails on subnormal entries (found by hypothesis); they are flushed to 0."""
+    rot = Rotation.from_euler("xyz", [0.0, 2.0, 2.2e-307], degrees=True).as_matrix()
+    assert np.any((rot != 0) & (np.abs(rot) < 1e-300))
+    geom = ImageGeometry((3, 3, 3), (1.0, 1.0, 1.0), None, rot)
+    assert not np.any((geom.direction != 0) & (np.abs(geom.direction) < 1e-15))
+    np.testing.assert_allclose(geom.direction, rot, atol=1e-15)
+    img = geom.apply_to_sitk(sitk.Image([3, 3, 3], sitk.sitkFloat32))
+    np.testing.assert_allclose(
+        img.TransformContinuousIndexToPhysicalPoint([1.0, 2.0, 0.5]),
+        geom.index_to_world(np.array([[1.0, 2.0, 0.5]]))[0],
+    )
