@@ -271,7 +271,9 @@ class Householder(nn.Module, LipschitzComponent):
             )
         z = x.movedim(axis, -1).unflatten(-1, self.v.shape)  # (..., groups, group_size)
         v = self.v.to(dtype=z.dtype)
-        coef = (z * v).sum(-1, keepdim=True) / (v * v).sum(-1, keepdim=True).clamp_min(torch.finfo(z.dtype).tiny)
+        coef = (z * v).sum(-1, keepdim=True) / (v * v).sum(-1, keepdim=True).clamp_min(
+            torch.finfo(z.dtype).tiny
+        )
         out = torch.where(coef > 0, z, z - 2.0 * coef * v)
         return out.flatten(-2).movedim(-1, axis)
 

@@ -86,7 +86,9 @@ def box_domain(
     lo = torch.as_tensor(lower, dtype=dtype, device=device).expand(in_features).clone()
     hi = torch.as_tensor(upper, dtype=dtype, device=device).expand(in_features).clone()
     if not bool(torch.all(hi > lo)) or not bool(torch.isfinite(torch.cat([lo, hi])).all()):
-        raise ValueError(f"box_domain needs finite upper > lower per coordinate, got lower={lower}, upper={upper}.")
+        raise ValueError(
+            f"box_domain needs finite upper > lower per coordinate, got lower={lower}, upper={upper}."
+        )
 
     def sampler(n: int) -> torch.Tensor:
         u = torch.rand(n, in_features, generator=generator, dtype=dtype, device=lo.device)
@@ -110,7 +112,9 @@ def _evaluate(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> to
     y = fn(x)
     if not isinstance(y, torch.Tensor) or y.ndim == 0 or y.shape[0] != x.shape[0]:
         got = tuple(y.shape) if isinstance(y, torch.Tensor) else type(y).__name__
-        raise ValueError(f"fn must map (n, d) points to (n, ...) outputs, got {got} for input {tuple(x.shape)}.")
+        raise ValueError(
+            f"fn must map (n, d) points to (n, ...) outputs, got {got} for input {tuple(x.shape)}."
+        )
     return y.reshape(x.shape[0], -1)
 
 

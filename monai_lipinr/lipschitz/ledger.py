@@ -288,7 +288,9 @@ class LipschitzLedger:
             f"- utilization K_m / {'K_B' if self.budget is not None else 'bound'}: {fmt(self.utilization)}",
         ]
         if self.unaccounted:
-            lines.append(f"- NOT CERTIFIED — modules without a known Lipschitz constant: {', '.join(self.unaccounted)}")
+            lines.append(
+                f"- NOT CERTIFIED — modules without a known Lipschitz constant: {', '.join(self.unaccounted)}"
+            )
         return "\n".join(lines)
 
     def __str__(self) -> str:

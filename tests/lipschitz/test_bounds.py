@@ -50,7 +50,9 @@ def test_sine_lipschitz_is_abs_omega(omega):
 
 @pytest.mark.parametrize("omega", [0.5, 3.0, 30.0])
 def test_sine_bound_attained(omega):
-    assert measured_max_slope(lambda x: torch.sin(omega * x)) == pytest.approx(sine_lipschitz(omega), rel=1e-6)
+    assert measured_max_slope(lambda x: torch.sin(omega * x)) == pytest.approx(
+        sine_lipschitz(omega), rel=1e-6
+    )
 
 
 @pytest.mark.parametrize("a", [0.2, 1.0, 2.5])
@@ -84,16 +86,22 @@ def test_positional_encoding_bound_equals_jacobian_norm_everywhere(num_octaves, 
         assert positional_encoding_lipschitz(0) == 0.0
         return
     x = torch.rand(d, generator=torch.Generator().manual_seed(seed), dtype=torch.float64) * 4 - 2
-    jac = torch.autograd.functional.jacobian(lambda z: _raw_positional_encoding(z, num_octaves, include_input), x)
+    jac = torch.autograd.functional.jacobian(
+        lambda z: _raw_positional_encoding(z, num_octaves, include_input), x
+    )
     sv = torch.linalg.svdvals(jac)
     # every singular value equals the bound: the constant is attained at every point in every direction
-    np.testing.assert_allclose(sv.numpy(), positional_encoding_lipschitz(num_octaves, include_input), rtol=1e-10)
+    np.testing.assert_allclose(
+        sv.numpy(), positional_encoding_lipschitz(num_octaves, include_input), rtol=1e-10
+    )
 
 
 def test_positional_encoding_closed_form_values():
     assert positional_encoding_lipschitz(1) == pytest.approx(math.pi)
     assert positional_encoding_lipschitz(2) == pytest.approx(math.pi * math.sqrt(5))
-    assert positional_encoding_lipschitz(2, include_input=True) == pytest.approx(math.sqrt(5 * math.pi**2 + 1))
+    assert positional_encoding_lipschitz(2, include_input=True) == pytest.approx(
+        math.sqrt(5 * math.pi**2 + 1)
+    )
     assert math.isfinite(positional_encoding_lipschitz(200))
 
 
@@ -103,12 +111,16 @@ def test_fourier_features_bound_equals_jacobian_norm(m, d, seed):
     g = torch.Generator().manual_seed(seed)
     b = torch.randn(m, d, generator=g, dtype=torch.float64)
     bound = fourier_features_lipschitz(b)
-    assert bound == pytest.approx(2 * math.pi * math.sqrt(np.linalg.eigvalsh((b.T @ b).numpy()).max()), rel=1e-10)
+    assert bound == pytest.approx(
+        2 * math.pi * math.sqrt(np.linalg.eigvalsh((b.T @ b).numpy()).max()), rel=1e-10
+    )
     x = torch.randn(d, generator=g, dtype=torch.float64)
     jac = torch.autograd.functional.jacobian(
         lambda z: torch.cat([torch.cos(2 * math.pi * b @ z), torch.sin(2 * math.pi * b @ z)]), x
     )
-    np.testing.assert_allclose((jac.T @ jac).numpy(), (4 * math.pi**2 * b.T @ b).numpy(), rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(
+        (jac.T @ jac).numpy(), (4 * math.pi**2 * b.T @ b).numpy(), rtol=1e-9, atol=1e-9
+    )
     assert float(torch.linalg.matrix_norm(jac, 2)) == pytest.approx(bound, rel=1e-10)
     # numpy input is accepted
     assert fourier_features_lipschitz(b.numpy()) == bound
@@ -127,7 +139,11 @@ def test_linear_lipschitz_is_sigma_max():
 
 @pytest.mark.parametrize(
     "fn",
-    [lambda: sine_lipschitz(float("nan")), lambda: gaussian_lipschitz(0.0), lambda: gaussian_lipschitz(math.inf)],
+    [
+        lambda: sine_lipschitz(float("nan")),
+        lambda: gaussian_lipschitz(0.0),
+        lambda: gaussian_lipschitz(math.inf),
+    ],
 )
 def test_bad_scalar_arguments_raise_value_error(fn):
     with pytest.raises(ValueError):
@@ -183,12 +199,19 @@ def test_activation_lipschitz_matches_measured_slope(module, attained):
     measured = measured_max_slope(module)
     assert measured <= bound * (1 + 1e-9), f"{module}: measured {measured} > stated {bound}"
     # attained maxima agree to secant resolution (h = 5e-5); suprema approached at a kink or at infinity to 2%
-    assert measured >= bound * (1 - (1e-4 if attained else 2e-2)), f"{module}: stated {bound} loose ({measured})"
+    assert measured >= bound * (1 - (1e-4 if attained else 2e-2)), (
+        f"{module}: stated {bound} loose ({measured})"
+    )
 
 
 @pytest.mark.parametrize(
     "module,lo,hi",
-    [(nn.SiLU(), 2.3, 2.5), (nn.GELU(), 1.3, 1.5), (nn.GELU(approximate="tanh"), 1.3, 1.5), (nn.Mish(), 1.4, 1.6)],
+    [
+        (nn.SiLU(), 2.3, 2.5),
+        (nn.GELU(), 1.3, 1.5),
+        (nn.GELU(approximate="tanh"), 1.3, 1.5),
+        (nn.Mish(), 1.4, 1.6),
+    ],
     ids=lambda m: type(m).__name__ if isinstance(m, nn.Module) else "",
 )
 def test_smooth_activation_constants_to_double_precision(module, lo, hi):

@@ -40,7 +40,9 @@ def test_power_iteration_path_for_many_inputs():
     lin = nn.Linear(40, 30).double()
     sigma = float(np.linalg.norm(lin.weight.detach().numpy(), 2))
     sampler, project = box(40)
-    est = estimate_lipschitz(lin, sampler, num_starts=4, num_steps=30, pairs=0, project=project, power_iterations=4)
+    est = estimate_lipschitz(
+        lin, sampler, num_starts=4, num_steps=30, pairs=0, project=project, power_iterations=4
+    )
     assert sigma * (1 - 1e-4) <= est.gradient_value <= sigma * (1 + 1e-9)
     net = nn.Sequential(lin, nn.Tanh(), nn.Linear(30, 5).double())
     est = estimate_lipschitz(net, sampler, num_starts=8, num_steps=10, pairs=64, project=project)
@@ -106,7 +108,12 @@ def test_estimate_never_exceeds_certified_bound(dtype, activation):
     torch.manual_seed(2)
     act = {"tanh": nn.Tanh, "maxmin": lambda: MaxMin(dim=-1), "sine": lambda: Sine(3.0)}[activation]
     net = nn.Sequential(
-        PositionalEncoding(2, 3, target=2.0), nn.Linear(12, 16), act(), nn.Linear(16, 16), act(), nn.Linear(16, 2)
+        PositionalEncoding(2, 3, target=2.0),
+        nn.Linear(12, 16),
+        act(),
+        nn.Linear(16, 16),
+        act(),
+        nn.Linear(16, 2),
     ).to(dtype)
     sampler, project = box(2, dtype=dtype)
     est = estimate_lipschitz(net, sampler, num_starts=16, num_steps=20, pairs=256, project=project)
@@ -177,8 +184,19 @@ def test_pairwise_only_and_constant_functions():
     sigma = float(np.linalg.norm(lin.weight.detach().numpy(), 2))
     est = estimate_lipschitz(lin, sampler, num_starts=4, num_steps=0, pairs=512, project=project)
     assert 0 < est.pairwise_value <= sigma * (1 + 1e-9)
-    const = estimate_lipschitz(lambda x: torch.ones(x.shape[0], 2, dtype=x.dtype), sampler, num_steps=3, pairs=16)
+    const = estimate_lipschitz(
+        lambda x: torch.ones(x.shape[0], 2, dtype=x.dtype), sampler, num_steps=3, pairs=16
+    )
     assert const.value == 0.0
+
+
+def test_works_under_no_grad_and_leaves_parameter_gradients_alone():
+    net = nn.Sequential(nn.Linear(2, 8), nn.Tanh(), nn.Linear(8, 1)).double()
+    sampler, project = box(2)
+    with torch.no_grad():
+        est = estimate_lipschitz(net, sampler, num_starts=4, num_steps=3, pairs=16, project=project)
+    assert est.value > 0
+    assert all(p.grad is None for p in net.parameters())
 
 
 def test_reproducible_with_generators():

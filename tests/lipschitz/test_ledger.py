@@ -109,7 +109,9 @@ def test_rows_in_forward_order_with_honest_bills():
 
 def test_certified_bound_dominates_the_measured_constant():
     net = build_net()
-    sampler, project = box_domain(-1.0, 1.0, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    sampler, project = box_domain(
+        -1.0, 1.0, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64
+    )
     est = estimate_lipschitz(net, sampler, num_starts=16, num_steps=15, pairs=256, project=project)
     ledger = LipschitzLedger.from_module(net, empirical=est, budget=10.0)
     assert ledger.empirical == est.value > 0
