@@ -15,7 +15,8 @@ __all__ = ["SUBCOMMANDS", "build_parser", "main"]
 
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("monai_lipinr.apps.demo", "run the main job on bundled sample data"),
-    "budget": ("monai_lipinr.apps.budget_cli", "build a budgeted INR and print its Lipschitz ledger"),
+    "register": ("monai_lipinr.apps.registration.cli", "register a lung CT pair with a tissue-strain budget"),
+    "budget": ("monai_lipinr.apps.budget_cli", "split a Lipschitz budget and print the allocation table"),
 }
 
 

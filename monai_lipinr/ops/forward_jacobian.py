@@ -101,12 +101,9 @@ def sequential_forward_jacobian(
 
 @register_jacobian_rule(nn.Linear)
 def _linear_rule(module: nn.Linear, stacked: torch.Tensor) -> torch.Tensor:
-    out = stacked @ module.weight.transpose(0, 1)
+    out = stacked @ module.weight.transpose(0, 1)  # one GEMM over value and tangent rows
     if module.bias is not None:
-        # bias shifts the value row only
-        pad = torch.zeros(stacked.shape[1], out.shape[-1], dtype=out.dtype, device=out.device)
-        pad = pad.index_add(0, torch.zeros(1, dtype=torch.long, device=out.device), module.bias.unsqueeze(0))
-        out = out + pad
+        out.select(1, 0).add_(module.bias)  # the bias shifts the value row only (matmul keeps no output)
     return out
 
 

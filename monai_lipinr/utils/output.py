@@ -46,6 +46,9 @@ def atomic_output_dir(path: str | os.PathLike, overwrite: bool = False) -> Itera
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    umask = os.umask(0)
+    os.umask(umask)
+    tmp.chmod(0o777 & ~umask)  # mkdtemp creates 0700; give the folder the user's usual permissions
     if final.exists():
         backup = final.parent / f".{final.name}.old-{os.getpid()}"
         final.rename(backup)

@@ -1,0 +1,147 @@
+"""Configuration of :class:`~monai_lipinr.apps.registration.INRRegistration` and its builders."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any
+
+from monai.utils import look_up_option
+from torch import nn
+
+from monai_lipinr.lipschitz.allocation import ALLOCATION_STRATEGIES
+from monai_lipinr.losses.deformation import HyperelasticLoss, JacobianFoldingLoss, JacobianVolumeLoss
+from monai_lipinr.networks.nets import (
+    SIREN,
+    FourierFeatureINR,
+    GaussianINR,
+    GroupSortMLP,
+    HouseholderMLP,
+    LipschitzINR,
+    MaxMinMLP,
+    PositionalEncodingMLP,
+)
+
+__all__ = ["RegistrationConfig", "PRESETS", "REGULARIZERS", "build_network", "build_regularizer"]
+
+PRESETS: dict[str, type[LipschitzINR]] = {
+    "siren": SIREN,
+    "ffn": FourierFeatureINR,
+    "gaussian": GaussianINR,
+    "pe": PositionalEncodingMLP,
+    "groupsort": GroupSortMLP,
+    "maxmin": MaxMinMLP,
+    "householder": HouseholderMLP,
+    "relu": LipschitzINR,
+}
+REGULARIZERS = ("folding", "volume", "hyperelastic", "none")
+CONSTRAINTS = ("bjorck", "spectral", "sll", "none")
+
+
+@dataclasses.dataclass
+class RegistrationConfig:
+    """Settings of an INR registration.
+
+    Attributes:
+        preset: network preset (``siren``, ``ffn``, ``gaussian``, ``pe``, ``groupsort``, ``maxmin``,
+            ``householder``, ``relu``).
+        constraint: ``bjorck``, ``spectral``, ``sll`` or ``none`` (unconstrained, budget only reported).
+        allocation: budget allocation strategy (see ``allocate_budget``).
+        allocation_kwargs: its parameters (e.g. ``{"k_min": 1.0}``).
+        max_strain: tissue-strain prior (mm/mm): the budget of the displacement network.
+        fold_free: use a certified fold-free budget ``< 1`` instead (``StrainPrior(fold_free=True)``).
+        hidden_features, num_layers: network size.
+        omega_0, omega: SIREN frequencies (first / hidden layers).
+        network_kwargs: extra keyword arguments of the preset.
+        output_gain: initial bounded output gain (``|g| < 1``; 0 starts from the identity transform),
+            ``None`` for none.
+        gain_learning_rate: learning rate of the gain (a single global amplitude, adapted fast).
+        iterations, batch_size, learning_rate: optimisation (Adam) settings; points per iteration.
+        regularizer: ``folding`` (``relu(margin - det)^2``), ``volume`` (``|det - 1|``),
+            ``hyperelastic`` or ``none``.
+        regularizer_weight: its weight; folding_margin: the folding loss margin.
+        intensity_window: HU clamp applied to both images before similarity (``(None, None)``: none).
+        seed: random seed (network init and point sampling); device: ``"cpu"``, ``"cuda"``, …
+        chunk_size: points per network call when evaluating dense fields.
+        empirical_starts, empirical_steps: effort of the empirical Lipschitz estimate.
+        progress: show a progress bar; log_every: history interval; checkpoint_every: checkpoint interval.
+    """
+
+    preset: str = "siren"
+    constraint: str = "bjorck"
+    allocation: str = "exponential"
+    allocation_kwargs: dict[str, Any] = dataclasses.field(default_factory=lambda: {"k_min": 1.0})
+    max_strain: float = 2.0
+    fold_free: bool = False
+    hidden_features: int = 256
+    num_layers: int = 3
+    omega_0: float = 30.0
+    omega: float = 30.0
+    network_kwargs: dict[str, Any] = dataclasses.field(default_factory=dict)
+    output_gain: float | None = 0.0
+    gain_learning_rate: float = 1e-2
+    iterations: int = 2500
+    batch_size: int = 10000
+    learning_rate: float = 1e-4
+    regularizer: str = "folding"
+    regularizer_weight: float = 1.0
+    folding_margin: float = 0.1
+    intensity_window: tuple[float | None, float | None] = (-1000.0, 200.0)
+    seed: int = 0
+    device: str | None = None
+    chunk_size: int = 65536
+    empirical_starts: int = 32
+    empirical_steps: int = 20
+    progress: bool = True
+    log_every: int = 50
+    checkpoint_every: int = 500
+
+    def validate(self) -> None:
+        """Raise ``ValueError`` naming the first invalid field."""
+        self.preset = look_up_option(self.preset, tuple(PRESETS))
+        self.constraint = look_up_option(self.constraint, CONSTRAINTS)
+        self.regularizer = look_up_option(self.regularizer, REGULARIZERS)
+        if self.allocation not in ALLOCATION_STRATEGIES:
+            raise ValueError(f"allocation must be one of {sorted(ALLOCATION_STRATEGIES)}, got {self.allocation!r}.")
+        for name in ("max_strain", "learning_rate", "gain_learning_rate", "omega_0", "omega"):
+            v = getattr(self, name)
+            if not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
+                raise ValueError(f"{name} must be a finite number > 0, got {v!r}.")
+        for name in ("iterations", "batch_size", "hidden_features", "num_layers", "chunk_size", "log_every"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ValueError(f"{name} must be an int >= 1, got {v!r}.")
+        if self.regularizer_weight < 0 or not math.isfinite(self.regularizer_weight):
+            raise ValueError(f"regularizer_weight must be finite and >= 0, got {self.regularizer_weight!r}.")
+        lo, hi = self.intensity_window
+        if (lo is None) != (hi is None) or (lo is not None and not lo < hi):
+            raise ValueError(f"intensity_window must be (low, high) with low < high or (None, None), got "
+                             f"{self.intensity_window!r}.")
+
+
+def build_network(cfg: RegistrationConfig, budget: float) -> LipschitzINR:
+    """The displacement network ``R^3 -> R^3`` (network units) of a configuration."""
+    cls = PRESETS[cfg.preset]
+    kwargs: dict[str, Any] = {
+        "hidden_features": cfg.hidden_features,
+        "num_layers": cfg.num_layers,
+        "output_gain": cfg.output_gain if cfg.constraint != "none" else None,
+        **cfg.network_kwargs,
+    }
+    if cls is SIREN:
+        kwargs.update(omega_0=cfg.omega_0, omega=cfg.omega)
+    if cfg.constraint == "none":
+        return cls(3, 3, constraint=None, **kwargs)
+    return cls(3, 3, constraint=cfg.constraint, budget=budget, allocation=cfg.allocation,
+               allocation_kwargs=dict(cfg.allocation_kwargs), **kwargs)
+
+
+def build_regularizer(cfg: RegistrationConfig) -> nn.Module | None:
+    """The Jacobian regulariser (acting on displacement Jacobians ``(N, 3, 3)``), or ``None``."""
+    if cfg.regularizer == "none" or cfg.regularizer_weight == 0:
+        return None
+    if cfg.regularizer == "folding":
+        return JacobianFoldingLoss(margin=cfg.folding_margin)
+    if cfg.regularizer == "volume":
+        return JacobianVolumeLoss()
+    return HyperelasticLoss()

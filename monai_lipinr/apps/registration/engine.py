@@ -1,0 +1,328 @@
+"""``INRRegistration``: lung CT registration with a tissue-strain Lipschitz budget.
+
+Convention (ITK/elastix for a fixed/moving pair, and MONAI's pull DDF): the network ``u`` lives on the
+fixed image; ``T(x) = x + u(x)`` maps a fixed point to the corresponding moving point, and
+``warped(x) = moving(T(x))``. Inputs and outputs of ``u`` are in the network units of
+:class:`~monai_lipinr.budget.NetworkCoordinates` (isotropic map of the fixed field of view), so the
+budget ``K`` of the network *is* the physical bound on ``‖∂u/∂x‖₂`` (mm/mm) — see ``StrainPrior``.
+
+Training: each iteration samples ``batch_size`` voxels of the fixed mask, evaluates ``u`` and its exact
+Jacobian in one forward pass, samples the moving image at ``T(x)`` (trilinear) and minimises
+``similarity(fixed(x), moving(T(x))) + regularizer_weight · regularizer(∇u)``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import SimpleITK as sitk
+import torch
+
+from monai_lipinr.apps.registration.config import RegistrationConfig, build_network, build_regularizer
+from monai_lipinr.apps.registration.image_sampler import NetworkImageSampler
+from monai_lipinr.budget.coordinates import NetworkCoordinates
+from monai_lipinr.budget.priors import StrainPrior
+from monai_lipinr.data.images import check_same_geometry, load_image
+from monai_lipinr.data.landmarks import check_landmarks_inside
+from monai_lipinr.data.lung_mask import compute_lung_mask
+from monai_lipinr.lipschitz.constraints import register_retraction
+from monai_lipinr.lipschitz.empirical import estimate_lipschitz
+from monai_lipinr.losses.ncc import PointNCCLoss
+from monai_lipinr.metrics.jacobian import compute_folding_rate, compute_sd_log_jacobian
+from monai_lipinr.metrics.tre import compute_target_registration_error, summarize_target_registration_error
+from monai_lipinr.networks.blocks.output_gain import BoundedGain
+from monai_lipinr.ops.determinant import deformation_determinant
+from monai_lipinr.transforms.ddf import ddf_to_itk_displacement_field, inr_to_ddf
+
+__all__ = ["INRRegistration", "RegistrationResult"]
+
+
+@dataclasses.dataclass
+class RegistrationResult:
+    """Everything a registration hands back.
+
+    Attributes:
+        network: the trained displacement network (network units in and out).
+        coordinates: the fixed-image network coordinate map.
+        ddf: MONAI DDF on the fixed grid (channel-first, array-axis order, voxel units, pull semantics).
+        displacement_itk: the same field as a ``SimpleITK`` displacement field (LPS mm, float64 vectors).
+        warped: the moving image resampled onto the fixed grid through ``T`` (``SimpleITK.Image``).
+        jacobian_determinant: ``det(I + ∇u)`` on the fixed grid, from the network's exact Jacobian.
+        fixed_mask: the lung mask used (given or computed).
+        metrics: folding rate and SD log J in the mask, TRE summary when landmarks were given.
+        ledger: the Lipschitz ledger as a dict, with the empirical constant and its utilisation.
+        budget: the budget estimate (value, units, derivation).
+        runtime_s: wall time of the optimisation and of the whole call.
+        history: loss per logged iteration.
+    """
+
+    network: torch.nn.Module
+    coordinates: NetworkCoordinates
+    ddf: torch.Tensor
+    displacement_itk: sitk.Image
+    warped: sitk.Image
+    jacobian_determinant: sitk.Image
+    fixed_mask: sitk.Image
+    metrics: dict[str, Any]
+    ledger: dict[str, Any]
+    budget: dict[str, Any]
+    runtime_s: dict[str, float]
+    history: list[dict[str, float]]
+
+    def report(self) -> dict[str, Any]:
+        """JSON-serialisable summary (no arrays)."""
+        return {
+            "metrics": self.metrics,
+            "ledger": self.ledger,
+            "budget": self.budget,
+            "runtime_s": self.runtime_s,
+            "coordinates": self.coordinates.to_dict(),
+            "history": self.history,
+        }
+
+
+def _as_image(source: Any, name: str) -> sitk.Image:
+    if source is None:
+        raise ValueError(f"{name} is required (a path, a SimpleITK image or a MONAI MetaTensor), got None.")
+    return load_image(source)
+
+
+class INRRegistration:
+    """Register a fixed/moving CT pair with a Lipschitz-budgeted INR.
+
+    Args:
+        config: a :class:`RegistrationConfig`; keyword arguments override its fields
+            (e.g. ``INRRegistration(iterations=500, allocation="uniform")``).
+
+    Example:
+        >>> reg = INRRegistration(max_strain=2.0, allocation="exponential")
+        >>> result = reg.fit("fixed.nii.gz", "moving.nii.gz", landmarks=("f.csv", "m.csv"))
+        >>> result.metrics["tre_mm"]["mean"], result.metrics["folding_rate"]
+    """
+
+    def __init__(self, config: RegistrationConfig | None = None, **overrides: Any) -> None:
+        base = config or RegistrationConfig()
+        self.config = dataclasses.replace(base, **overrides) if overrides else base
+        self.config.validate()
+
+    # ------------------------------------------------------------------------------------------
+    def _prepare(self, fixed, moving, fixed_mask):
+        fixed_img = sitk.Cast(_as_image(fixed, "fixed"), sitk.sitkFloat32)
+        moving_img = sitk.Cast(_as_image(moving, "moving"), sitk.sitkFloat32)
+        if fixed_img.GetDimension() != 3 or moving_img.GetDimension() != 3:
+            raise ValueError(
+                f"fixed and moving must be 3-D images, got dimensions {fixed_img.GetDimension()} and "
+                f"{moving_img.GetDimension()}."
+            )
+        if fixed_mask is None:
+            mask_img = compute_lung_mask(sitk.Cast(fixed_img, sitk.sitkInt16))
+        else:
+            mask_img = _as_image(fixed_mask, "fixed_mask")
+            check_same_geometry(fixed_img, mask_img, ("fixed", "fixed_mask"))
+        mask_arr = sitk.GetArrayFromImage(mask_img) > 0
+        if not mask_arr.any():
+            raise ValueError("fixed_mask is empty: no voxel > 0; registration needs a non-empty region.")
+        return fixed_img, moving_img, mask_img, mask_arr
+
+    def _window(self, image: sitk.Image) -> sitk.Image:
+        lo, hi = self.config.intensity_window
+        return sitk.Clamp(image, sitk.sitkFloat32, lo, hi) if lo is not None else image
+
+    def fit(
+        self,
+        fixed: Any,
+        moving: Any,
+        fixed_mask: Any = None,
+        landmarks: tuple[Any, Any] | None = None,
+        checkpoint: str | Path | None = None,
+        resume: bool = False,
+    ) -> RegistrationResult:
+        """Register ``moving`` to ``fixed``.
+
+        Args:
+            fixed: fixed image (path: NIfTI/MHA/NRRD/DICOM folder, ``SimpleITK.Image`` or ``MetaTensor``), HU.
+            moving: moving image, same forms; any grid (it is sampled in world coordinates).
+            fixed_mask: lung mask on the fixed grid; ``None`` computes one (``compute_lung_mask``).
+            landmarks: optional ``(fixed_points, moving_points)``, each ``(N, 3)`` LPS world mm arrays
+                (row-aligned pairs), for the TRE.
+            checkpoint: file to save the optimisation state to every ``config.checkpoint_every`` iterations.
+            resume: continue from ``checkpoint`` when it exists.
+
+        Returns:
+            :class:`RegistrationResult`.
+
+        Raises:
+            ValueError: for non-3-D images, an empty mask, a mask on another grid, landmarks outside the
+                fixed image or of mismatched counts.
+        """
+        cfg = self.config
+        t_start = time.perf_counter()
+        fixed_img, moving_img, mask_img, mask_arr = self._prepare(fixed, moving, fixed_mask)
+        fixed_lm = moving_lm = None
+        if landmarks is not None:
+            fixed_lm, moving_lm = (np.asarray(p, dtype=np.float64).reshape(-1, 3) for p in landmarks)
+            if fixed_lm.shape != moving_lm.shape:
+                raise ValueError(
+                    f"landmarks must be row-aligned pairs, got {fixed_lm.shape[0]} fixed and "
+                    f"{moving_lm.shape[0]} moving points."
+                )
+            check_landmarks_inside(fixed_lm, fixed_img, "fixed landmarks")
+            check_landmarks_inside(moving_lm, moving_img, "moving landmarks")
+
+        device = torch.device(cfg.device) if cfg.device else torch.device("cpu")
+        torch.manual_seed(cfg.seed)
+        generator = torch.Generator(device="cpu").manual_seed(cfg.seed)
+        coords = NetworkCoordinates.from_sitk(fixed_img)
+        prior = StrainPrior(cfg.max_strain, fold_free=cfg.fold_free, coordinates=coords)
+        budget = prior.estimate()
+
+        # samples: fixed intensities at mask voxel centres, in network coordinates
+        fixed_win = self._window(fixed_img)
+        fixed_arr = sitk.GetArrayFromImage(fixed_win)  # (k, j, i)
+        kji = np.argwhere(mask_arr)
+        ijk = kji[:, ::-1].astype(np.float64)
+        world = np.asarray(fixed_img.GetOrigin()) + ijk @ (
+            np.asarray(fixed_img.GetDirection()).reshape(3, 3) * np.asarray(fixed_img.GetSpacing())
+        ).T
+        points = torch.as_tensor(coords.world_to_network(world), dtype=torch.float32, device=device)
+        values = torch.as_tensor(fixed_arr[mask_arr], dtype=torch.float32, device=device)
+        moving_sampler = NetworkImageSampler(self._window(moving_img), coords, device=device)
+
+        net = build_network(cfg, budget.value).to(device)
+        gain_params = [p for m in net.modules() if isinstance(m, BoundedGain) for p in m.parameters()]
+        other_params = [p for p in net.parameters() if all(p is not g for g in gain_params)]
+        groups = [{"params": other_params, "lr": cfg.learning_rate}]
+        if gain_params:
+            groups.append({"params": gain_params, "lr": cfg.gain_learning_rate})
+        optimizer = torch.optim.Adam(groups)
+        if cfg.constraint == "bjorck":
+            register_retraction(optimizer, net)
+        similarity = PointNCCLoss()
+        regularizer = build_regularizer(cfg)
+
+        start_it, history = 0, []
+        ckpt = Path(checkpoint) if checkpoint is not None else None
+        if resume and ckpt is not None and ckpt.exists():
+            state = torch.load(ckpt, map_location=device, weights_only=False)
+            net.load_state_dict(state["network"])
+            optimizer.load_state_dict(state["optimizer"])
+            generator.set_state(state["generator"])
+            start_it, history = state["iteration"], state["history"]
+
+        iterator = range(start_it, cfg.iterations)
+        if cfg.progress:
+            from tqdm.auto import tqdm
+
+            iterator = tqdm(iterator, initial=start_it, total=cfg.iterations, desc="register", unit="it")
+        t_opt = time.perf_counter()
+        net.train()
+        n_points = points.shape[0]
+        for it in iterator:
+            idx = torch.randint(n_points, (min(cfg.batch_size, n_points),), generator=generator).to(device)
+            x = points[idx]
+            if regularizer is not None:
+                u, jac = net.forward_with_jacobian(x)
+            else:
+                u, jac = net(x), None
+            warped_vals = moving_sampler(x + u)
+            loss_sim = similarity(warped_vals, values[idx])
+            loss = loss_sim
+            loss_reg = torch.zeros(())
+            if regularizer is not None:
+                loss_reg = regularizer(jac)
+                loss = loss + cfg.regularizer_weight * loss_reg
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            if it % cfg.log_every == 0 or it == cfg.iterations - 1:
+                history.append({"iteration": it, "loss": loss.item(), "similarity": loss_sim.item(),
+                                "regularizer": loss_reg.item()})
+                if cfg.progress:
+                    iterator.set_postfix(loss=f"{history[-1]['loss']:.4f}")
+            if ckpt is not None and cfg.checkpoint_every and (it + 1) % cfg.checkpoint_every == 0:
+                tmp = ckpt.with_name(ckpt.name + ".tmp")
+                torch.save({"network": net.state_dict(), "optimizer": optimizer.state_dict(),
+                            "generator": generator.get_state(), "iteration": it + 1, "history": history}, tmp)
+                tmp.replace(ckpt)
+        t_opt = time.perf_counter() - t_opt
+        net.eval()
+        result = self._finish(net, coords, fixed_img, moving_img, mask_img, mask_arr, points,
+                              fixed_lm, moving_lm, budget, history)
+        result.runtime_s = {"optimisation": t_opt, "total": time.perf_counter() - t_start}
+        return result
+
+    # ------------------------------------------------------------------------------------------
+    @torch.no_grad()
+    def _dense_determinant(self, net, coords, fixed_img) -> np.ndarray:
+        size = fixed_img.GetSize()
+        kji_shape = size[::-1]
+        out = np.empty(int(np.prod(size)), dtype=np.float32)
+        a = np.asarray(fixed_img.GetDirection()).reshape(3, 3) * np.asarray(fixed_img.GetSpacing())
+        origin = np.asarray(fixed_img.GetOrigin())
+        device = next(net.parameters()).device
+        chunk = self.config.chunk_size
+        total = out.size
+        for start in range(0, total, chunk):
+            flat = np.arange(start, min(start + chunk, total))
+            k, j, i = np.unravel_index(flat, kji_shape)
+            world = origin + np.stack([i, j, k], 1) @ a.T
+            x = torch.as_tensor(coords.world_to_network(world), dtype=torch.float32, device=device)
+            with torch.enable_grad():
+                _, jac = net.forward_with_jacobian(x)
+            out[start:start + len(flat)] = deformation_determinant(jac.detach()).cpu().numpy()
+        return out.reshape(kji_shape)
+
+    def _finish(self, net, coords, fixed_img, moving_img, mask_img, mask_arr, points, fixed_lm, moving_lm,
+                budget, history) -> RegistrationResult:
+        cfg = self.config
+        ddf = inr_to_ddf(net, fixed_img, coordinates=coords, chunk_size=cfg.chunk_size)
+        field = ddf_to_itk_displacement_field(ddf)
+        transform = sitk.DisplacementFieldTransform(sitk.Image(field))
+        warped = sitk.Resample(moving_img, fixed_img, transform, sitk.sitkLinear, -1024.0, sitk.sitkFloat32)
+        det = self._dense_determinant(net, coords, fixed_img)
+        det_img = sitk.GetImageFromArray(det)
+        det_img.CopyInformation(fixed_img)
+        det_t, mask_t = torch.from_numpy(det)[None], torch.from_numpy(mask_arr)[None]  # (B=1, k, j, i)
+        metrics: dict[str, Any] = {
+            "folding_rate": float(compute_folding_rate(det_t, mask_t)),
+            "folded_voxels_in_mask": int(((det_t <= 0) & mask_t).sum()),
+            "sd_log_jacobian": float(compute_sd_log_jacobian(det_t, mask_t)),
+            "det_jacobian_min_in_mask": float(det_t[mask_t].min()),
+            "det_jacobian_max_in_mask": float(det_t[mask_t].max()),
+        }
+        if fixed_lm is not None:
+            with torch.no_grad():
+                x = torch.as_tensor(coords.world_to_network(fixed_lm), dtype=torch.float32)
+                u = net(x.to(next(net.parameters()).device)).cpu().double().numpy()
+            pred = fixed_lm + coords.displacement_to_world(u)
+            pred_t, true_t = torch.from_numpy(pred), torch.from_numpy(moving_lm)
+            errors = compute_target_registration_error(pred_t, true_t)
+            metrics["tre_mm"] = summarize_target_registration_error(errors)
+            metrics["tre_before_mm"] = summarize_target_registration_error(
+                compute_target_registration_error(torch.from_numpy(fixed_lm), true_t))
+            metrics["tre_dirlab_rounded_mm"] = summarize_target_registration_error(
+                compute_target_registration_error(pred_t, true_t, spacing=moving_img.GetSpacing(),
+                                                  convention="dirlab_rounded",
+                                                  origin=moving_img.GetOrigin()))
+        # empirical Lipschitz constant over the mask's bounding box (network units)
+        lo, hi = points.min(0).values, points.max(0).values
+        gen = torch.Generator(device=points.device).manual_seed(cfg.seed)
+
+        def sampler(n):
+            return lo + (hi - lo) * torch.rand(n, 3, generator=gen, device=points.device)
+
+        est = estimate_lipschitz(net, sampler, num_starts=cfg.empirical_starts, num_steps=cfg.empirical_steps,
+                                 project=lambda p: torch.maximum(torch.minimum(p, hi), lo))
+        ledger = net.ledger(empirical=est.value)
+        ledger_dict = ledger.to_dict()
+        if cfg.constraint == "none":
+            ledger_dict["note"] = "unconstrained network: the budget is not enforced, only reported"
+        return RegistrationResult(
+            network=net, coordinates=coords, ddf=ddf, displacement_itk=field, warped=warped,
+            jacobian_determinant=det_img, fixed_mask=mask_img, metrics=metrics, ledger=ledger_dict,
+            budget=budget.to_ledger_entry(), runtime_s={}, history=history,
+        )
