@@ -11,7 +11,10 @@ relative, so that the product bound ``Π K_i`` equals the budget. Strategies (co
 * ``cosine``: ``K_i = k_min (1 + α g(t_i))``, ``g(t) = (1 + cos πt) / 2``, ``α ≥ 0`` solved.
 
 The monotone ramps (``linear``, ``exponential``, ``cosine``) need ``k_min^M <= K_B`` (otherwise the
-ramp would have to increase); violating it raises ``ValueError`` with the numbers. Custom strategies
+ramp would have to increase); violating it raises ``ValueError`` with the numbers. Their default
+``k_min=None`` means ``min(1, K_B^(1/M))``: the last component is 1-Lipschitz whenever the budget
+allows it, and for budgets below 1 the ramp degenerates to the uniform split (the only feasible
+non-increasing ramp with ``k_min = K_B^(1/M)``). Custom strategies
 are added with :func:`register_allocation`.
 """
 
@@ -73,7 +76,9 @@ def allocation_positions(num_components: int) -> np.ndarray:
     return np.arange(num_components, dtype=np.float64) / (num_components - 1)
 
 
-def _check_k_min(total: float, num_components: int, k_min: float, strategy: str) -> float:
+def _check_k_min(total: float, num_components: int, k_min: float | None, strategy: str) -> float:
+    if k_min is None:
+        return min(1.0, math.exp(math.log(total) / num_components))
     k_min = check_positive_finite("k_min", k_min)
     log_floor = num_components * math.log(k_min)
     if log_floor > math.log(total) * (1 + 1e-12) + 1e-12:
@@ -115,7 +120,7 @@ def _first_heavy(total: float, num_components: int) -> np.ndarray:
 
 
 @register_allocation("linear")
-def _linear(total: float, num_components: int, k_min: float = 1.0) -> np.ndarray:
+def _linear(total: float, num_components: int, k_min: float | None = None) -> np.ndarray:
     k_min = _check_k_min(total, num_components, k_min, "linear")
     t = allocation_positions(num_components)
     if num_components == 1:
@@ -129,7 +134,7 @@ def _linear(total: float, num_components: int, k_min: float = 1.0) -> np.ndarray
 
 
 @register_allocation("exponential")
-def _exponential(total: float, num_components: int, k_min: float = 1.0) -> np.ndarray:
+def _exponential(total: float, num_components: int, k_min: float | None = None) -> np.ndarray:
     k_min = _check_k_min(total, num_components, k_min, "exponential")
     if num_components == 1:
         return np.array([total])
@@ -139,7 +144,7 @@ def _exponential(total: float, num_components: int, k_min: float = 1.0) -> np.nd
 
 
 @register_allocation("cosine")
-def _cosine(total: float, num_components: int, k_min: float = 1.0) -> np.ndarray:
+def _cosine(total: float, num_components: int, k_min: float | None = None) -> np.ndarray:
     k_min = _check_k_min(total, num_components, k_min, "cosine")
     if num_components == 1:
         return np.array([total])
@@ -162,8 +167,8 @@ def allocate_budget(
         num_components: number of budgeted components ``M`` (>= 1), ordered input → output.
         strategy: a registered name (``uniform``, ``first_heavy``, ``linear``, ``exponential``,
             ``cosine`` or a custom one) or a callable with the same signature.
-        params: strategy parameters, e.g. ``k_min`` (smallest per-component target, default 1) for
-            the monotone ramps.
+        params: strategy parameters, e.g. ``k_min`` (smallest per-component target, default
+            ``min(1, total^(1/M))``) for the monotone ramps.
 
     Returns:
         float64 tensor of shape ``(M,)`` with ``prod == total`` to 1e-9 relative.

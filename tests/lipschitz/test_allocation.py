@@ -98,3 +98,11 @@ def test_custom_registry():
             allocate_budget(3.0, 2, lambda total, m: np.ones(m))
     finally:
         ALLOCATION_STRATEGIES.pop("_test_last_heavy", None)
+
+
+@pytest.mark.parametrize("strategy", RAMPS)
+def test_default_k_min(strategy):
+    k = allocate_budget(4.0, 4, strategy)  # k_min defaults to 1 when the budget allows it
+    assert abs(float(k[-1]) - 1.0) < 1e-9 and float(k[0]) > 1.0
+    k = allocate_budget(0.5, 4, strategy)  # below 1: the only feasible ramp is uniform
+    np.testing.assert_allclose(k.numpy(), np.full(4, 0.5**0.25), rtol=1e-9)

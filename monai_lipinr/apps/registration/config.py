@@ -6,7 +6,6 @@ import dataclasses
 import math
 from typing import Any
 
-from monai.utils import look_up_option
 from torch import nn
 
 from monai_lipinr.lipschitz.allocation import ALLOCATION_STRATEGIES
@@ -21,6 +20,7 @@ from monai_lipinr.networks.nets import (
     MaxMinMLP,
     PositionalEncodingMLP,
 )
+from monai_lipinr.ops.validation import check_option
 
 __all__ = ["RegistrationConfig", "PRESETS", "REGULARIZERS", "build_network", "build_regularizer"]
 
@@ -70,7 +70,7 @@ class RegistrationConfig:
     preset: str = "siren"
     constraint: str = "bjorck"
     allocation: str = "exponential"
-    allocation_kwargs: dict[str, Any] = dataclasses.field(default_factory=lambda: {"k_min": 1.0})
+    allocation_kwargs: dict[str, Any] = dataclasses.field(default_factory=dict)
     max_strain: float = 2.0
     fold_free: bool = False
     hidden_features: int = 256
@@ -98,9 +98,9 @@ class RegistrationConfig:
 
     def validate(self) -> None:
         """Raise ``ValueError`` naming the first invalid field."""
-        self.preset = look_up_option(self.preset, tuple(PRESETS))
-        self.constraint = look_up_option(self.constraint, CONSTRAINTS)
-        self.regularizer = look_up_option(self.regularizer, REGULARIZERS)
+        self.preset = check_option("preset", self.preset, tuple(PRESETS))
+        self.constraint = check_option("constraint", self.constraint, CONSTRAINTS)
+        self.regularizer = check_option("regularizer", self.regularizer, REGULARIZERS)
         if self.allocation not in ALLOCATION_STRATEGIES:
             raise ValueError(f"allocation must be one of {sorted(ALLOCATION_STRATEGIES)}, got {self.allocation!r}.")
         for name in ("max_strain", "learning_rate", "gain_learning_rate", "omega_0", "omega"):

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 import SimpleITK as sitk
+from monai.data import NibabelWriter
 
 from monai_lipinr.apps.registration.engine import RegistrationResult
 
@@ -24,17 +25,17 @@ OUTPUT_FILES = {
 }
 
 
-def _ddf_image(result: RegistrationResult) -> sitk.Image:
-    """The MONAI DDF (channel-first, array-axis order, voxel units) stored as a vector NIfTI on the fixed grid.
+def _write_monai_ddf(result: RegistrationResult, path: Path) -> None:
+    """Write the MONAI DDF with MONAI's NIfTI writer: a 4-D ``(i, j, k, 3)`` volume with the fixed (RAS) affine.
 
-    Component ``c`` of each voxel is the displacement along array axis ``c`` in voxels (MONAI's convention);
-    the header carries the fixed geometry.
+    ``LoadImage`` + ``EnsureChannelFirst`` give back the channel-first ``(3, i, j, k)`` DDF (array-axis
+    order, voxel units, pull semantics) that ``monai.networks.blocks.Warp`` consumes. ITK-based tools
+    should read ``displacement_itk.nii.gz`` instead.
     """
-    ddf = result.ddf.detach().cpu().numpy()  # (3, i, j, k)
-    arr = np.ascontiguousarray(np.transpose(ddf, (3, 2, 1, 0)))  # (k, j, i, 3)
-    img = sitk.GetImageFromArray(arr.astype(np.float32), isVector=True)
-    img.CopyInformation(result.jacobian_determinant)
-    return img
+    writer = NibabelWriter(output_dtype=np.float32)
+    writer.set_data_array(result.ddf.detach().cpu(), channel_dim=0)
+    writer.set_metadata({"affine": result.ddf.affine, "original_affine": result.ddf.affine}, resample=False)
+    writer.write(str(path), verbose=False)
 
 
 def save_overview(fixed: sitk.Image, moving: sitk.Image, result: RegistrationResult, path: Path) -> None:
@@ -88,7 +89,7 @@ def write_registration_outputs(
     """
     folder = Path(folder)
     paths = {k: folder / v for k, v in OUTPUT_FILES.items()}
-    sitk.WriteImage(_ddf_image(result), str(paths["ddf"]))
+    _write_monai_ddf(result, paths["ddf"])
     sitk.WriteImage(result.displacement_itk, str(paths["displacement_itk"]))
     sitk.WriteImage(result.warped, str(paths["warped"]))
     sitk.WriteImage(result.jacobian_determinant, str(paths["jacobian_det"]))

@@ -20,7 +20,6 @@ import math
 from typing import Any
 
 import torch
-from monai.utils import look_up_option
 from torch import nn
 
 from monai_lipinr.lipschitz.activations import Gaussian as GaussianActivation
@@ -34,6 +33,7 @@ from monai_lipinr.lipschitz.ledger import LipschitzLedger
 from monai_lipinr.lipschitz.sll import SLLBlock, SLLProjection
 from monai_lipinr.networks.blocks.output_gain import BoundedGain
 from monai_lipinr.ops.forward_jacobian import sequential_forward_jacobian
+from monai_lipinr.ops.validation import check_option
 
 __all__ = ["LipschitzINR", "EMBEDDINGS", "ACTIVATIONS", "CONSTRAINTS"]
 
@@ -43,7 +43,7 @@ CONSTRAINTS = ("none", "spectral", "bjorck", "sll")
 
 
 def _make_activation(name: str, features: int, kwargs: dict[str, Any]) -> nn.Module:
-    name = look_up_option(name, ACTIVATIONS)
+    name = check_option("activation", name, ACTIVATIONS)
     if name == "relu":
         return nn.ReLU()
     if name == "sine":
@@ -124,9 +124,9 @@ class LipschitzINR(nn.Module):
                 raise ValueError(f"{name} must be an int >= 1, got {value!r}.")
         self.spatial_dims = spatial_dims
         self.out_channels = out_channels
-        self.constraint = look_up_option(constraint or "none", CONSTRAINTS)
-        self.activation_name = look_up_option(activation, ACTIVATIONS)
-        self.embedding_name = look_up_option(embedding or "none", EMBEDDINGS)
+        self.constraint = check_option("constraint", constraint or "none", CONSTRAINTS)
+        self.activation_name = check_option("activation", activation, ACTIVATIONS)
+        self.embedding_name = check_option("embedding", embedding or "none", EMBEDDINGS)
         self.budget_activations = bool(budget_activations)
         constraint_kwargs = dict(constraint_kwargs or {})
         activation_kwargs = dict(activation_kwargs or {})
