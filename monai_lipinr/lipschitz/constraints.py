@@ -267,6 +267,9 @@ class SpectralNormConstraint(_WeightConstraint):
             inference use the same weight and neither overshoots; costs one float64 Gram bound per
             training forward. When false, training divides by the power estimate (classic spectral
             normalisation: cheaper, may overshoot while training; inference is certified either way).
+        bound_rtol: the Gram iteration stops once the certified bound is within this relative distance of
+            the power estimate (a lower bound), so the normaliser is tight to ``bound_rtol`` whenever the
+            power iteration has converged, in fewer than ``certify_iterations`` iterations.
 
     Raises:
         TypeError / ValueError: for bad arguments (naming the argument and value).
@@ -281,8 +284,12 @@ class SpectralNormConstraint(_WeightConstraint):
         init_iterations: int = 50,
         certify_iterations: int = DEFAULT_GRAM_ITERATIONS,
         certified_training: bool = True,
+        bound_rtol: float = 1e-6,
     ) -> None:
         super().__init__(target, certify_iterations)
+        if not isinstance(bound_rtol, (int, float)) or not math.isfinite(bound_rtol) or bound_rtol < 0:
+            raise ValueError(f"bound_rtol must be a finite number >= 0, got {bound_rtol!r}.")
+        self.bound_rtol = float(bound_rtol)
         self.num_iterations = _check_int("num_iterations", num_iterations, 1)
         self.init_iterations = _check_int("init_iterations", init_iterations, 1)
         if not isinstance(certified_training, bool):
@@ -293,7 +300,13 @@ class SpectralNormConstraint(_WeightConstraint):
         key = _tensor_key(x)
         if self._eval_cache is not None and self._eval_cache[0] == key:
             return self._eval_cache[1]
-        sigma = spectral_norm_upper_bound(x.detach(), self.certify_iterations)
+        xd = x.detach()
+        lower = None
+        if self._v is not None:  # power estimate ‖W v‖ ≤ σ: lets the Gram iteration stop once tight
+            lower = float(torch.linalg.vector_norm(xd.to(torch.float64) @ self._v.to(torch.float64)))
+        sigma = spectral_norm_upper_bound(
+            xd, self.certify_iterations, lower_bound=lower, rtol=self.bound_rtol
+        )
         self._eval_cache = (key, sigma)
         return sigma
 

@@ -160,11 +160,12 @@ class SLLBlock(nn.Module, LipschitzComponent):
         t = sll_diagonal(self.weight, self.q_log)
         positive = t > 0
         inv_t = torch.where(positive, 1.0 / torch.where(positive, t, torch.ones_like(t)), torch.zeros_like(t))
-        z = x @ self.weight
-        if self.bias is not None:
-            z = z + self.bias
-        res = self.activation(z) @ (self.weight * inv_t).T
-        return (x - 2.0 * res) * self._lipschitz_target
+        k = self._lipschitz_target
+        flat = x.reshape(-1, self.features)
+        z = flat @ self.weight if self.bias is None else torch.addmm(self.bias, flat, self.weight)
+        # K·x − 2K·σ(z)·(W T⁻¹)ᵀ in one fused GEMM (no separate residual / scaling passes)
+        out = torch.addmm(flat, self.activation(z), (self.weight * inv_t).T, beta=k, alpha=-2.0 * k)
+        return out.reshape(x.shape)
 
     def extra_repr(self) -> str:
         return (
