@@ -16,6 +16,7 @@ __all__ = ["SUBCOMMANDS", "build_parser", "main"]
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("monai_lipinr.apps.demo", "run the main job on bundled sample data"),
     "register": ("monai_lipinr.apps.registration.cli", "register a lung CT pair with a tissue-strain budget"),
+    "evaluate-dirlab": ("monai_lipinr.apps.registration.dirlab_cli", "register DIR-Lab cases and print TRE / folding"),
     "budget": ("monai_lipinr.apps.budget_cli", "split a Lipschitz budget and print the allocation table"),
 }
 
