@@ -233,7 +233,8 @@ class _WeightConstraint(nn.Module, LipschitzComponent):
     def right_inverse(self, x: torch.Tensor) -> torch.Tensor:
         """Called at registration (and on ``layer.weight = value``): keeps the raw weight, primes ``u, v``."""
         check_weight_matrix(x, "weight")
-        self._remember(x)
+        if isinstance(x, nn.Parameter) or self.__dict__.get("_raw_weight") is None:
+            self._remember(x)  # (on `layer.weight = value`, x is the value, not the raw parameter)
         self._ensure_vectors(x.detach(), self.init_iterations)
         self._eval_cache = None
         return x

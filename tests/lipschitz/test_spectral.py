@@ -95,6 +95,34 @@ def test_exact_matches_numpy_and_gram_bound_converges():
     assert gaps[-1] < 1e-6
 
 
+@settings(max_examples=60, deadline=None)
+@given(
+    kind=st.sampled_from(KINDS),
+    rows=st.integers(1, 40),
+    cols=st.integers(1, 40),
+    seed=st.integers(0, 2**31 - 1),
+    lower_factor=st.sampled_from([0.5, 0.999, 1.0, 1.5, 100.0]),
+)
+def test_early_exit_never_breaks_the_certificate(kind, rows, cols, seed, lower_factor):
+    """The lower bound only decides when to stop: even a wrong one (above σ) cannot yield a bound below σ."""
+    w = _matrix(kind, rows, cols, 1.0, seed)
+    exact = spectral_norm_exact(w)
+    bound = spectral_norm_upper_bound(w, lower_bound=exact * lower_factor, rtol=1e-6)
+    assert bound >= exact
+    if lower_factor == 1.0:  # a correct, tight lower bound: stop within rtol (or at the iteration cap)
+        assert bound <= max(exact * (1 + 1e-6), spectral_norm_upper_bound(w))
+
+
+def test_early_exit_is_tight_with_a_converged_power_estimate():
+    q, _ = torch.linalg.qr(torch.randn(128, 128, dtype=torch.float64))
+    w = q @ torch.diag(torch.linspace(0.5, 2.0, 128, dtype=torch.float64)) @ q.T
+    sigma, _, _ = spectral_norm_power(w, 300)
+    bound = spectral_norm_upper_bound(w, 50, lower_bound=sigma, rtol=1e-8)
+    assert 2.0 <= bound <= 2.0 * (1 + 1e-8) + 1e-12
+    with pytest.raises(ValueError, match="rtol must be a finite number >= 0"):
+        spectral_norm_upper_bound(w, rtol=-1.0)
+
+
 def test_orthogonal_bound_is_tight_thanks_to_row_sum_norm():
     """For an orthogonal matrix the Frobenius-only bound is n^(2^-T-1) loose; ours is exact."""
     q, _ = torch.linalg.qr(torch.randn(256, 256, dtype=torch.float64))
