@@ -7,8 +7,10 @@ BIN := $(VENV)/bin
 TORCH_VERSION ?= 2.13.0
 DEMO_OUTPUT ?= demo_output
 BENCH_VENV ?= .venv-bench
+BENCH_OUTPUT ?= bench_output
+BENCH_ARGS ?=
 
-.PHONY: install demo test test-all lint clean bench-env
+.PHONY: install demo test test-all lint clean bench-env bench-registration
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,9 +41,17 @@ $(BENCH_VENV)/.installed: setup.cfg pyproject.toml benchmarks/requirements-refer
 	$(BENCH_VENV)/bin/python -m pip install --quiet torch==$(TORCH_VERSION)
 	$(BENCH_VENV)/bin/python -m pip install --quiet -e .
 	$(BENCH_VENV)/bin/python -m pip install --quiet torch==$(TORCH_VERSION) -r benchmarks/requirements-reference.txt
+	$(BENCH_VENV)/bin/python -m pip install --quiet torch==$(TORCH_VERSION) itk-elastix==0.25.4
 	touch $@
 
 bench-env: $(BENCH_VENV)/.installed
+
+# Lung registration benchmark (issue 4): identity, elastix, IDIR-equivalent, ours (uniform / exponential).
+# Its itk-elastix (bench-env) requires only itk~=5.4.7, no torch.
+# Full size takes long (elastix ~13 min single-threaded + 3 x 2500 INR iterations); e.g.
+# BENCH_ARGS="--iterations 100 --elastix-quick" for a quick check.
+bench-registration: bench-env
+	$(BENCH_VENV)/bin/python benchmarks/registration_lung.py --output $(BENCH_OUTPUT)/registration_lung.json $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache $(DEMO_OUTPUT)
