@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from monai_lipinr.networks.blocks import BoundedGain
 from monai_lipinr.networks.nets import (
+    NETWORK_PRESETS,
     SIREN,
     FourierFeatureINR,
     GaussianINR,
@@ -15,6 +16,7 @@ from monai_lipinr.networks.nets import (
 )
 
 __all__ = [
+    "NETWORK_PRESETS",
     "BoundedGain",
     "LipschitzINR",
     "SIREN",

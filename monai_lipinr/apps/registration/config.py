@@ -10,30 +10,12 @@ from torch import nn
 
 from monai_lipinr.lipschitz.allocation import ALLOCATION_STRATEGIES
 from monai_lipinr.losses.deformation import HyperelasticLoss, JacobianFoldingLoss, JacobianVolumeLoss
-from monai_lipinr.networks.nets import (
-    SIREN,
-    FourierFeatureINR,
-    GaussianINR,
-    GroupSortMLP,
-    HouseholderMLP,
-    LipschitzINR,
-    MaxMinMLP,
-    PositionalEncodingMLP,
-)
+from monai_lipinr.networks.nets import SIREN, LipschitzINR
+from monai_lipinr.networks.nets.presets import NETWORK_PRESETS as PRESETS
 from monai_lipinr.ops.validation import check_option
 
 __all__ = ["RegistrationConfig", "PRESETS", "REGULARIZERS", "build_network", "build_regularizer"]
 
-PRESETS: dict[str, type[LipschitzINR]] = {
-    "siren": SIREN,
-    "ffn": FourierFeatureINR,
-    "gaussian": GaussianINR,
-    "pe": PositionalEncodingMLP,
-    "groupsort": GroupSortMLP,
-    "maxmin": MaxMinMLP,
-    "householder": HouseholderMLP,
-    "relu": LipschitzINR,
-}
 REGULARIZERS = ("folding", "volume", "hyperelastic", "none")
 CONSTRAINTS = ("bjorck", "spectral", "sll", "none")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from monai_lipinr.networks.nets.lipschitz_inr import LipschitzINR
 from monai_lipinr.networks.nets.presets import (
+    NETWORK_PRESETS,
     SIREN,
     FourierFeatureINR,
     GaussianINR,
@@ -14,6 +15,7 @@ from monai_lipinr.networks.nets.presets import (
 )
 
 __all__ = [
+    "NETWORK_PRESETS",
     "LipschitzINR",
     "SIREN",
     "FourierFeatureINR",

@@ -11,6 +11,7 @@ from typing import Any
 from monai_lipinr.networks.nets.lipschitz_inr import LipschitzINR
 
 __all__ = [
+    "NETWORK_PRESETS",
     "SIREN",
     "FourierFeatureINR",
     "GaussianINR",
@@ -91,3 +92,16 @@ class HouseholderMLP(LipschitzINR):
     def __init__(self, spatial_dims: int, out_channels: int, constraint: str | None = "bjorck",
                  **kwargs: Any) -> None:
         super().__init__(spatial_dims, out_channels, activation="householder", constraint=constraint, **kwargs)
+
+
+#: Preset name -> class, for configuration files and command lines (``relu`` is the plain ``LipschitzINR``).
+NETWORK_PRESETS: dict[str, type[LipschitzINR]] = {
+    "siren": SIREN,
+    "ffn": FourierFeatureINR,
+    "gaussian": GaussianINR,
+    "pe": PositionalEncodingMLP,
+    "groupsort": GroupSortMLP,
+    "maxmin": MaxMinMLP,
+    "householder": HouseholderMLP,
+    "relu": LipschitzINR,
+}
