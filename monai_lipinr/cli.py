@@ -17,6 +17,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("monai_lipinr.apps.demo", "run the main job on bundled sample data"),
     "register": ("monai_lipinr.apps.registration.cli", "register a lung CT pair with a tissue-strain budget"),
     "evaluate-dirlab": ("monai_lipinr.apps.registration.dirlab_cli", "register DIR-Lab cases and print TRE / folding"),
+    "reconstruct": ("monai_lipinr.apps.reconstruction.cli", "CT from sparse projections with an HU-gradient budget"),
     "budget": ("monai_lipinr.apps.budget_cli", "split a Lipschitz budget and print the allocation table"),
 }
 
