@@ -10,7 +10,11 @@
 from __future__ import annotations
 
 from monai_lipinr.apps.reconstruction.config import ReconstructionConfig
-from monai_lipinr.apps.reconstruction.engine import INRReconstruction, ReconstructionResult, reconstruction_grid
+from monai_lipinr.apps.reconstruction.engine import (
+    INRReconstruction,
+    ReconstructionResult,
+    reconstruction_grid,
+)
 from monai_lipinr.apps.reconstruction.fbp import filtered_back_projection
 from monai_lipinr.apps.reconstruction.geometry import FanBeamGeometry, ParallelBeamGeometry, ScanGeometry
 from monai_lipinr.apps.reconstruction.noise import add_noise

@@ -35,6 +35,7 @@ PRESETS: dict[str, type[LipschitzINR]] = {
 CONSTRAINTS = ("bjorck", "spectral", "sll", "none")
 WEIGHTINGS = ("none", "poisson")
 FORWARD_MODELS = ("grid", "rays")
+PRECONDITIONERS = ("ramp", "none")
 
 #: Linear attenuation coefficient of water at ~70 keV effective energy (NIST XCOM: μ/ρ = 0.193 cm²/g), 1/mm.
 MU_WATER_PER_MM = 0.0193
@@ -62,6 +63,9 @@ class ReconstructionConfig:
             projected with the sparse :class:`GridProjector` — every ray in every step; ``"rays"``: the
             network is integrated along random ray batches by stratified quadrature (:class:`RayProjector`),
             mesh-free, slower to converge on a CPU.
+        preconditioner: ``"ramp"`` (default, ``forward_model="grid"``): the data term is
+            ``‖R^½ (Ax - y)‖²`` with ``R`` the FBP ramp filter along the detector, so that its gradient is a
+            filtered back-projection (every frequency converges alike); ``"none"``: plain least squares.
         iterations, learning_rate: Adam optimisation (cosine-decayed learning rate).
         rays_per_batch, samples_per_ray: rays drawn per iteration and stratified samples per ray
             (``forward_model="rays"``; ``samples_per_ray`` also sets the quadrature of the data residual).
@@ -87,6 +91,7 @@ class ReconstructionConfig:
     num_octaves: int = 8
     fourier_features: int = 128
     forward_model: str = "grid"
+    preconditioner: str = "ramp"
     iterations: int = 1500
     rays_per_batch: int = 512
     samples_per_ray: int = 128
@@ -106,6 +111,7 @@ class ReconstructionConfig:
         self.constraint = look_up_option(self.constraint, CONSTRAINTS)
         self.weighting = look_up_option(self.weighting, WEIGHTINGS)
         self.forward_model = look_up_option(self.forward_model, FORWARD_MODELS)
+        self.preconditioner = look_up_option(self.preconditioner, PRECONDITIONERS)
         if self.allocation not in ALLOCATION_STRATEGIES:
             raise ValueError(f"allocation must be one of {sorted(ALLOCATION_STRATEGIES)}, got {self.allocation!r}.")
         for name in ("max_hu_jump", "budget_scale", "mu_water", "learning_rate", "omega_0", "omega"):

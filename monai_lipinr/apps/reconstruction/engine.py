@@ -124,6 +124,22 @@ class ReconstructionResult:
         }
 
 
+def sqrt_ramp(residual: torch.Tensor) -> torch.Tensor:
+    """Apply ``|ω|^½`` along the detector axis of a ``(V, D)`` sinogram residual (zero-padded FFT).
+
+    ``‖sqrt_ramp(Ax - y)‖² = ⟨Ax - y, R (Ax - y)⟩`` with ``R`` the FBP ramp filter: since ``AᵀRA ≈ c·I`` for a
+    full set of views, the gradient of this data term is a filtered back-projection of the residual —
+    a preconditioner that makes all spatial frequencies converge at the same rate (plain least squares
+    converges like ``1/|ω|``). The DC term is kept at the lowest non-zero frequency's weight.
+    """
+    d = residual.shape[-1]
+    size = 1 << int(math.ceil(math.log2(2 * d)))
+    freq = torch.fft.rfftfreq(size, device=residual.device).to(residual.dtype)
+    freq[0] = freq[1] / 2
+    spec = torch.fft.rfft(residual, n=size, dim=-1) * torch.sqrt(freq)
+    return torch.fft.irfft(spec, n=size, dim=-1)[..., :d]
+
+
 def _pixel_centres(image_geometry: ImageGeometry) -> np.ndarray:
     """World positions (mm) of the pixel centres, ``(H*W, 2)`` in row-major ``[j, i]`` order."""
     w, h = image_geometry.size
@@ -213,15 +229,18 @@ class INRReconstruction:
         budget = estimate.value * cfg.budget_scale
         net = build_network(cfg, budget).to(device)
         field = INRField(net, coords, output_scale=cfg.mu_water)
-        projector = RayProjector(geometry, num_samples=cfg.samples_per_ray,
-                                 chunk_size=max(1, cfg.chunk_size // cfg.samples_per_ray)).to(device)
+        if cfg.forward_model == "rays":
+            projector = RayProjector(geometry, num_samples=cfg.samples_per_ray,
+                                     chunk_size=max(1, cfg.chunk_size // cfg.samples_per_ray)).to(device)
 
         optimizer = torch.optim.Adam(net.parameters(), lr=cfg.learning_rate)
         scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, cfg.iterations,
                                                                eta_min=0.05 * cfg.learning_rate)
         if cfg.constraint == "bjorck":
             register_retraction(optimizer, net)
-        scale = float((target ** 2).mean())  # loss normalisation: 1 = predicting zero everywhere
+        scale = float((target ** 2).mean())
+        if cfg.preconditioner == "ramp" and cfg.forward_model == "grid":
+            scale = float((sqrt_ramp(target.reshape(geometry.shape)) ** 2).mean())  # loss normalisation: 1 = predicting zero everywhere
         history: list[dict[str, float]] = []
         iterator: Any = range(cfg.iterations)
         if cfg.progress:
@@ -238,7 +257,10 @@ class INRReconstruction:
         for it in iterator:
             if cfg.forward_model == "grid":
                 pred = grid_projector(net(pixels).reshape(-1) * cfg.mu_water).reshape(-1)
-                loss = (weights * (pred - target) ** 2).mean() / scale
+                res = weights.sqrt() * (pred - target)
+                if cfg.preconditioner == "ramp":
+                    res = sqrt_ramp(res.reshape(geometry.shape))
+                loss = (res ** 2).mean() / scale
             else:
                 idx = torch.randint(n_rays, (min(cfg.rays_per_batch, n_rays),), generator=generator,
                                     device=device)
@@ -254,8 +276,13 @@ class INRReconstruction:
                     iterator.set_postfix(loss=f"{history[-1]['loss']:.3e}")
         t_opt = time.perf_counter() - t_opt
         net.eval()
-        result = self._finish(net, coords, field, projector, target, geometry, image_geometry, estimate, edge,
-                              history)
+        with torch.no_grad():
+            if cfg.forward_model == "grid":
+                pred = grid_projector(net(pixels).reshape(-1) * cfg.mu_water).reshape(-1)
+            else:
+                pred = projector(field).reshape(-1)
+        residual = float(torch.linalg.vector_norm(pred - target) / torch.linalg.vector_norm(target))
+        result = self._finish(net, coords, residual, geometry, image_geometry, estimate, edge, history)
         result.runtime_s = {"optimisation": t_opt, "total": time.perf_counter() - t_start}
         return result
 
@@ -272,7 +299,7 @@ class INRReconstruction:
                                                                                   self.config.chunk_size)])
         return out.reshape(h, w).double().cpu().numpy()
 
-    def _finish(self, net, coords, field, projector, target, geometry, image_geometry, estimate, edge, history
+    def _finish(self, net, coords, residual, geometry, image_geometry, estimate, edge, history
                 ) -> ReconstructionResult:
         cfg = self.config
         rel = self.render(net, coords, image_geometry)
@@ -282,9 +309,6 @@ class INRReconstruction:
         hu = HU_PER_OUTPUT_UNIT * (rel - 1.0)
         image = sitk.GetImageFromArray(hu.astype(np.float32))
         image_geometry.apply_to_sitk(image)
-        with torch.no_grad():
-            pred = projector(field).reshape(-1)
-        residual = float(torch.linalg.vector_norm(pred - target) / torch.linalg.vector_norm(target))
 
         # empirical Lipschitz constant over the measured disk ‖x̃‖ ≤ 1 (network units)
         param = next(net.parameters())
