@@ -19,6 +19,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "evaluate-dirlab": ("monai_lipinr.apps.registration.dirlab_cli", "register DIR-Lab cases and print TRE / folding"),
     "reconstruct": ("monai_lipinr.apps.reconstruction.cli", "CT from sparse projections with an HU-gradient budget"),
     "budget": ("monai_lipinr.apps.budget_cli", "split a Lipschitz budget and print the allocation table"),
+    "sdf": ("monai_lipinr.apps.sdf.cli", "fit a certified 1-Lipschitz neural SDF to a mesh and extract its surface"),
+    "inpaint": ("monai_lipinr.apps.inpainting.cli", "inpaint an image with an oracle-budgeted INR"),
 }
 
 
