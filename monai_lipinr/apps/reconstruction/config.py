@@ -77,7 +77,7 @@ class ReconstructionConfig:
 
     preset: str = "siren"
     constraint: str = "bjorck"
-    allocation: str = "uniform"
+    allocation: str = "first_heavy"
     allocation_kwargs: dict[str, Any] = dataclasses.field(default_factory=dict)
     max_hu_jump: float = 1000.0
     edge_width_mm: float | None = None
@@ -92,10 +92,10 @@ class ReconstructionConfig:
     fourier_features: int = 128
     forward_model: str = "grid"
     preconditioner: str = "ramp"
-    iterations: int = 1500
+    iterations: int = 800
     rays_per_batch: int = 512
     samples_per_ray: int = 128
-    learning_rate: float = 1e-3
+    learning_rate: float = 3e-3
     weighting: str = "none"
     seed: int = 0
     device: str | None = None
