@@ -38,7 +38,11 @@ class InpaintingConfig:
     Attributes:
         preset: ``ffn`` (random Fourier features + ReLU; default, as in the paper), ``siren``, ``gaussian``.
         constraint: ``sll`` (default), ``bjorck`` or ``spectral``.
-        allocation: budget allocation strategy; allocation_kwargs: its parameters.
+        allocation: budget allocation strategy; allocation_kwargs: its parameters. Default
+            ``first_heavy``: the Fourier embedding's budget *is* its frequency content, and the SLL/ReLU
+            layers after it cannot raise frequencies, so an even split starves the embedding (measured on
+            camera 64², 25 % observed, 300 steps: PSNR on missing pixels 21.5 dB first-heavy vs 16.7 dB
+            exponential at the oracle budget; see ``benchmarks/inpainting.py`` for the comparison across images).
         budget_ratio: ``K = budget_ratio · K_oracle``.
         percentile: percentile of ``‖∇I‖`` used by the oracle.
         hidden_features, num_layers: network size; num_features: Fourier features (``ffn``).
@@ -49,7 +53,7 @@ class InpaintingConfig:
 
     preset: str = "ffn"
     constraint: str = "sll"
-    allocation: str = "uniform"
+    allocation: str = "first_heavy"
     allocation_kwargs: dict[str, Any] = dataclasses.field(default_factory=dict)
     budget_ratio: float = 1.0
     percentile: float = 99.0

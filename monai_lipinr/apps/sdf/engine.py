@@ -101,7 +101,7 @@ def extract_mesh(
             f"the network has no zero level set in the cube: f in [{values.min():.4g}, {values.max():.4g}]."
         )
     h = 2.0 / (resolution - 1)
-    verts, faces, _, _ = measure.marching_cubes(values, level=0.0, spacing=(h, h, h), gradient_direction="ascent")
+    verts, faces, _, _ = measure.marching_cubes(values, level=0.0, spacing=(h, h, h), gradient_direction="descent")
     world = coordinates.network_to_world(verts.astype(np.float64) - 1.0)
     return TriangleMesh(world, faces.astype(np.int64))
 
