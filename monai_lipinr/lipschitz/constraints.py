@@ -58,6 +58,7 @@ from torch.nn.utils import parametrize
 from monai_lipinr.lipschitz.base import LipschitzComponent, check_positive_finite
 from monai_lipinr.lipschitz.spectral import (
     DEFAULT_GRAM_ITERATIONS,
+    check_integer,
     check_weight_matrix,
     spectral_norm_upper_bound,
 )
@@ -78,14 +79,6 @@ __all__ = [
 CONSTRAINT_METHODS = ("spectral", "bjorck")
 
 _SQRT3 = math.sqrt(3.0)
-
-
-def _check_int(name: str, value: int, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__} ({value!r}).")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}.")
-    return value
 
 
 def _rounding_margin(x: torch.Tensor) -> float:
@@ -135,7 +128,7 @@ def bjorck_orthogonalize(
     """
     check_weight_matrix(weight)
     tol = check_positive_finite("tol", tol)
-    _check_int("max_iterations", max_iterations, 1)
+    check_integer("max_iterations", max_iterations, 1)
     tall = weight.shape[0] >= weight.shape[1]
     w = weight
     gram = w.T @ w if tall else w @ w.T
@@ -171,7 +164,7 @@ class _WeightConstraint(nn.Module, LipschitzComponent):
     def __init__(self, target: float, certify_iterations: int = DEFAULT_GRAM_ITERATIONS) -> None:
         super().__init__()
         self._lipschitz_target = check_positive_finite("target", target)
-        self.certify_iterations = _check_int("certify_iterations", certify_iterations, 1)
+        self.certify_iterations = check_integer("certify_iterations", certify_iterations, 1)
         self.register_buffer("_u", None)
         self.register_buffer("_v", None)
         self.__dict__["_raw_weight"] = None  # plain reference (not a registered parameter)
@@ -291,8 +284,8 @@ class SpectralNormConstraint(_WeightConstraint):
         if not isinstance(bound_rtol, (int, float)) or not math.isfinite(bound_rtol) or bound_rtol < 0:
             raise ValueError(f"bound_rtol must be a finite number >= 0, got {bound_rtol!r}.")
         self.bound_rtol = float(bound_rtol)
-        self.num_iterations = _check_int("num_iterations", num_iterations, 1)
-        self.init_iterations = _check_int("init_iterations", init_iterations, 1)
+        self.num_iterations = check_integer("num_iterations", num_iterations, 1)
+        self.init_iterations = check_integer("init_iterations", init_iterations, 1)
         if not isinstance(certified_training, bool):
             raise TypeError(f"certified_training must be a bool, got {type(certified_training).__name__}.")
         self.certified_training = certified_training
@@ -379,9 +372,9 @@ class BjorckConstraint(_WeightConstraint):
     ) -> None:
         super().__init__(target, certify_iterations)
         self.tol = check_positive_finite("tol", tol)
-        self.max_iterations = _check_int("max_iterations", max_iterations, 1)
-        self.power_iterations = _check_int("power_iterations", power_iterations, 1)
-        self.init_iterations = _check_int("init_iterations", init_iterations, 1)
+        self.max_iterations = check_integer("max_iterations", max_iterations, 1)
+        self.power_iterations = check_integer("power_iterations", power_iterations, 1)
+        self.init_iterations = check_integer("init_iterations", init_iterations, 1)
         self.last_iterations = 0
         self.last_residual = float("nan")
         self._stash: tuple[tuple, torch.Tensor] | None = None
@@ -515,8 +508,8 @@ def lipschitz_linear(
     Raises:
         TypeError / ValueError: for bad sizes, method or target.
     """
-    _check_int("in_features", in_features, 1)
-    _check_int("out_features", out_features, 1)
+    check_integer("in_features", in_features, 1)
+    check_integer("out_features", out_features, 1)
     linear = nn.Linear(in_features, out_features, bias=bias)
     nn.init.orthogonal_(linear.weight)
     return constrain_linear(linear, method, target, **kwargs)

@@ -38,6 +38,7 @@ from torch.nn.utils import parametrize
 
 from monai_lipinr.lipschitz.base import LipschitzComponent, check_positive_finite
 from monai_lipinr.lipschitz.constraints import BjorckConstraint, constraint_of
+from monai_lipinr.lipschitz.spectral import check_integer
 
 __all__ = ["Q_LOG_RANGE", "SLL_ACTIVATIONS", "SLLBlock", "SLLProjection", "sll_diagonal"]
 
@@ -46,14 +47,6 @@ Q_LOG_RANGE = 20.0
 
 #: Activations allowed inside an SLL block (monotone, slopes in [0, 1]).
 SLL_ACTIVATIONS = {"relu": torch.relu, "tanh": torch.tanh}
-
-
-def _check_features(name: str, value: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__} ({value!r}).")
-    if value < 1:
-        raise ValueError(f"{name} must be >= 1, got {value}.")
-    return value
 
 
 def sll_diagonal(weight: torch.Tensor, q_log: torch.Tensor) -> torch.Tensor:
@@ -101,9 +94,9 @@ class SLLBlock(nn.Module, LipschitzComponent):
         bias: bool = True,
     ) -> None:
         super().__init__()
-        self.features = _check_features("features", features)
-        self.inner_features = _check_features(
-            "inner_features", features if inner_features is None else inner_features
+        self.features = check_integer("features", features, 1)
+        self.inner_features = check_integer(
+            "inner_features", features if inner_features is None else inner_features, 1
         )
         self._lipschitz_target = check_positive_finite("target", target)
         self.activation = look_up_option(activation, SLL_ACTIVATIONS)
@@ -199,8 +192,8 @@ class SLLProjection(nn.Linear):
         bias: bool = True,
         **constraint_kwargs: Any,
     ) -> None:
-        _check_features("in_features", in_features)
-        _check_features("out_features", out_features)
+        check_integer("in_features", in_features, 1)
+        check_integer("out_features", out_features, 1)
         super().__init__(in_features, out_features, bias=bias)
         nn.init.orthogonal_(self.weight)
         parametrize.register_parametrization(self, "weight", BjorckConstraint(target, **constraint_kwargs))

@@ -33,6 +33,7 @@ import torch
 __all__ = [
     "DEFAULT_GRAM_ITERATIONS",
     "DEFAULT_POWER_ITERATIONS",
+    "check_integer",
     "check_weight_matrix",
     "spectral_norm_exact",
     "spectral_norm_power",
@@ -76,7 +77,13 @@ def check_weight_matrix(weight: torch.Tensor, name: str = "weight") -> torch.Ten
     return weight
 
 
-def _check_iterations(name: str, value: int, minimum: int) -> int:
+def check_integer(name: str, value: int, minimum: int) -> int:
+    """Validate an integer argument (iteration counts, sizes) that must be ``>= minimum``.
+
+    Raises:
+        TypeError: when ``value`` is not an ``int`` (``bool`` is rejected).
+        ValueError: when ``value < minimum``.
+    """
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"{name} must be an int, got {type(value).__name__} ({value!r}).")
     if value < minimum:
@@ -126,7 +133,7 @@ def spectral_norm_power(
         ValueError: for a malformed weight, ``num_iterations < 1`` or ``u`` of the wrong shape.
     """
     check_weight_matrix(weight)
-    _check_iterations("num_iterations", num_iterations, 1)
+    check_integer("num_iterations", num_iterations, 1)
     w = weight.detach().to(torch.float64)
     if u is None:
         u64 = torch.randn(w.shape[0], dtype=torch.float64, device=w.device)
@@ -176,7 +183,7 @@ def spectral_norm_upper_bound(
         ValueError: for a malformed weight, ``num_iterations < 1`` or a negative ``rtol``.
     """
     check_weight_matrix(weight)
-    _check_iterations("num_iterations", num_iterations, 1)
+    check_integer("num_iterations", num_iterations, 1)
     if not math.isfinite(rtol) or rtol < 0:
         raise ValueError(f"rtol must be a finite number >= 0, got {rtol!r}.")
     g = weight.detach().to(torch.float64)
