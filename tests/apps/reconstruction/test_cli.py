@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 import SimpleITK as sitk
 
 from monai_lipinr.apps.reconstruction import EllipsePhantom, shepp_logan_ellipses
@@ -26,6 +27,7 @@ def _image(tmp_path):
 FAST = ["--iterations", "3", "--no-progress"]
 
 
+@pytest.mark.slow  # ~25-50 s on 2 shared cores (two full runs incl. empirical Lipschitz search)
 def test_simulate_then_reconstruct_from_files(tmp_path):
     out = tmp_path / "sim"
     assert main(["reconstruct", "--image", str(_image(tmp_path)), "--simulate-views", "6", "--noise", "poisson",
