@@ -264,6 +264,9 @@ class SpectralNormConstraint(_WeightConstraint):
         bound_rtol: the Gram iteration stops once the certified bound is within this relative distance of
             the power estimate (a lower bound), so the normaliser is tight to ``bound_rtol`` whenever the
             power iteration has converged, in fewer than ``certify_iterations`` iterations.
+        ceiling: when true, ``K`` is a ceiling rather than a value: ``W_eff = W`` while the certified
+            ``σ(W) ≤ K`` and ``K · W / σ(W)`` beyond, so a small (or zero) weight stays small and the layer
+            spends only the part of its budget that training asks for. Still certified: ``σ(W_eff) ≤ K``.
 
     Raises:
         TypeError / ValueError: for bad arguments (naming the argument and value).
@@ -279,8 +282,14 @@ class SpectralNormConstraint(_WeightConstraint):
         certify_iterations: int = DEFAULT_GRAM_ITERATIONS,
         certified_training: bool = True,
         bound_rtol: float = 1e-6,
+        ceiling: bool = False,
     ) -> None:
         super().__init__(target, certify_iterations)
+        if not isinstance(ceiling, bool):
+            raise TypeError(f"ceiling must be a bool, got {type(ceiling).__name__}.")
+        self.ceiling = ceiling
+        if ceiling:
+            self.lipschitz_kind = "linear/spectral-ceiling"
         if not isinstance(bound_rtol, (int, float)) or not math.isfinite(bound_rtol) or bound_rtol < 0:
             raise ValueError(f"bound_rtol must be a finite number >= 0, got {bound_rtol!r}.")
         self.bound_rtol = float(bound_rtol)
@@ -306,6 +315,10 @@ class SpectralNormConstraint(_WeightConstraint):
 
     def _constrained(self, x: torch.Tensor, certified: bool) -> torch.Tensor:
         target = self._lipschitz_target
+        if self.ceiling and self._certified_sigma(x) <= target * _rounding_margin(x):
+            if self.training:
+                _power_step(x, self._u, self._v, self.num_iterations)  # keep the vectors warm for later
+            return x
         if certified:
             sigma = self._certified_sigma(x)
             return x * (target * _rounding_margin(x) / sigma) if sigma > 0.0 else x * 0.0
@@ -335,7 +348,7 @@ class SpectralNormConstraint(_WeightConstraint):
     def extra_repr(self) -> str:
         return (
             f"{super().extra_repr()}, num_iterations={self.num_iterations}, "
-            f"certified_training={self.certified_training}"
+            f"certified_training={self.certified_training}, ceiling={self.ceiling}"
         )
 
 

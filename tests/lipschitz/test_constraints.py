@@ -301,3 +301,44 @@ def test_bad_input():
         layer.weight = torch.full((3, 3), math.nan)
     with pytest.raises(TypeError, match="optimizer"):
         register_retraction("sgd", layer)
+
+
+def test_spectral_ceiling_keeps_small_weights_and_caps_large_ones():
+    from monai_lipinr.lipschitz.constraints import constrain_linear, constraint_of
+    from monai_lipinr.lipschitz.spectral import spectral_norm_exact
+
+    torch.manual_seed(0)
+    lin = torch.nn.Linear(16, 3)
+    with torch.no_grad():
+        lin.weight.mul_(1e-3)
+    raw = lin.weight.detach().clone()
+    constrain_linear(lin, "spectral", target=0.5, ceiling=True)
+    assert constraint_of(lin).lipschitz_kind == "linear/spectral-ceiling"
+    torch.testing.assert_close(lin.weight, raw)  # below the ceiling: untouched
+    # adversarial growth: the effective weight never exceeds the ceiling
+    opt = torch.optim.Adam(lin.parameters(), lr=0.05)
+    x = torch.randn(64, 16)
+    for _ in range(200):
+        loss = -lin(x).square().mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    lin.eval()
+    sigma = spectral_norm_exact(lin.weight.detach())
+    assert sigma <= 0.5 * (1 + 1e-4)
+    assert sigma > 0.45  # the growth was real, the ceiling capped it
+    assert constraint_of(lin).lipschitz_bound() >= sigma
+
+
+def test_spectral_ceiling_zero_weight():
+    from monai_lipinr.lipschitz.constraints import constrain_linear
+
+    lin = torch.nn.Linear(8, 2)
+    torch.nn.init.zeros_(lin.weight)
+    constrain_linear(lin, "spectral", target=1.0, ceiling=True)
+    assert float(lin.weight.abs().max()) == 0.0
+    out = lin(torch.randn(4, 8)).sum()
+    out.backward()  # gradients reach the raw weight
+    assert lin.parametrizations.weight.original.grad is not None
+    with pytest.raises(TypeError, match="ceiling"):
+        constrain_linear(torch.nn.Linear(2, 2), "spectral", target=1.0, ceiling="yes")

@@ -162,3 +162,20 @@ def test_bad_points():
         net(torch.rand(4, 2))
     with pytest.raises(TypeError, match="torch.Tensor"):
         net([[0.0, 0.0, 0.0]])
+
+
+def test_output_ceiling_starts_at_zero_and_certifies():
+    net = SIREN(3, 3, budget=2.0, allocation="exponential", output_ceiling=True, **SMALL)
+    x = torch.rand(32, 3) * 2 - 1
+    assert float(net(x).abs().max()) == 0.0  # identity transform at initialisation
+    ledger = net.ledger()
+    assert ledger.rows[-1].kind == "linear/spectral-ceiling"
+    opt = torch.optim.Adam(net.parameters(), lr=1e-2)
+    target = 10.0 * x  # far steeper than the budget allows: the ceiling must hold
+    for _ in range(30):
+        loss = (net(x) - target).square().mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert net.ledger().certified_bound <= 2.0 * (1 + 1e-3)
+    assert float(net(x).abs().max()) > 0.0

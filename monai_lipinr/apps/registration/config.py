@@ -35,8 +35,10 @@ class RegistrationConfig:
         hidden_features, num_layers: network size.
         omega_0, omega: SIREN frequencies (first / hidden layers).
         network_kwargs: extra keyword arguments of the preset.
-        output_gain: initial bounded output gain (``|g| < 1``; 0 starts from the identity transform),
-            ``None`` for none.
+        output_ceiling: output layer with a spectral ceiling (``σ ≤ K_out``) initialised to zero: the
+            registration starts from the identity transform and spends only the budget the images ask for.
+        output_gain: initial bounded output gain (``|g| < 1``), ``None`` for none (an alternative way to
+            start from the identity; it caps the whole network's constant at ``|g| K`` from the start).
         gain_learning_rate: learning rate of the gain (a single global amplitude, adapted fast).
         iterations, batch_size, learning_rate: optimisation (Adam) settings; points per iteration.
         regularizer: ``folding`` (``relu(margin - det)^2``), ``volume`` (``|det - 1|``),
@@ -60,7 +62,8 @@ class RegistrationConfig:
     omega_0: float = 30.0
     omega: float = 30.0
     network_kwargs: dict[str, Any] = dataclasses.field(default_factory=dict)
-    output_gain: float | None = 0.0
+    output_ceiling: bool = True
+    output_gain: float | None = None
     gain_learning_rate: float = 1e-2
     iterations: int = 2500
     batch_size: int = 10000
@@ -108,6 +111,7 @@ def build_network(cfg: RegistrationConfig, budget: float) -> LipschitzINR:
         "hidden_features": cfg.hidden_features,
         "num_layers": cfg.num_layers,
         "output_gain": cfg.output_gain if cfg.constraint != "none" else None,
+        "output_ceiling": cfg.output_ceiling and cfg.constraint not in ("none", "sll"),
         **cfg.network_kwargs,
     }
     if cls is SIREN:

@@ -91,6 +91,11 @@ class LipschitzINR(nn.Module):
         budget_activations: let the allocation set the parameter of ``Sine``/``Gaussian`` activations.
         output_gain: initial value of a trailing ``BoundedGain`` (``|g| < 1``, can only give budget
             back), or ``None`` for no gain. ``0.0`` makes the output start at exactly zero.
+        output_ceiling: constrain the output layer with a spectral *ceiling* (``σ_max ≤ K_out``, not
+            ``= K_out``) and initialise it to zero, so the network starts at exactly zero output and
+            spends only the part of its last stage's budget that the data ask for (Björck/spectral
+            normalisation would force every singular value / the largest one to equal the target).
+            Ignored without a constraint and for ``constraint="sll"``.
         bias: whether linear layers have biases.
 
     Raises:
@@ -115,6 +120,7 @@ class LipschitzINR(nn.Module):
         allocation_kwargs: dict[str, Any] | None = None,
         budget_activations: bool = False,
         output_gain: float | None = None,
+        output_ceiling: bool = False,
         bias: bool = True,
     ) -> None:
         super().__init__()
@@ -152,7 +158,10 @@ class LipschitzINR(nn.Module):
         body: list[nn.Module] = []
         if self.constraint == "sll":
             body.append(SLLProjection(in_features, hidden_features, target=1.0))
-            body.extend(SLLBlock(hidden_features, target=1.0) for _ in range(num_layers))
+            # inner width = half the block width: a block then costs the GEMMs of one plain linear layer
+            # (two half-width products), the compute-matched setting of benchmarks/constraints.py
+            inner = max(1, hidden_features // 2)
+            body.extend(SLLBlock(hidden_features, target=1.0, inner_features=inner) for _ in range(num_layers))
             body.append(SLLProjection(hidden_features, out_channels, target=1.0))
         else:
             width = in_features
@@ -172,7 +181,14 @@ class LipschitzINR(nn.Module):
             body.append(out)
             if self.constraint != "none":
                 for m in body:
-                    if isinstance(m, nn.Linear):
+                    if not isinstance(m, nn.Linear):
+                        continue
+                    if m is out and output_ceiling:
+                        nn.init.zeros_(m.weight)
+                        if m.bias is not None:
+                            nn.init.zeros_(m.bias)
+                        constrain_linear(m, "spectral", target=1.0, ceiling=True)
+                    else:
                         nn.init.orthogonal_(m.weight)
                         constrain_linear(m, self.constraint, target=1.0, **constraint_kwargs)
         if output_gain is not None:
