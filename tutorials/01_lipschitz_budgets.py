@@ -84,7 +84,7 @@ gnp = GroupSortMLP(2, 1, hidden_features=width, num_layers=3, budget=4.0)
 opt = torch.optim.Adam(gnp.parameters(), lr=5e-3)
 x = torch.rand(2048, 2) * 2 - 1
 target = torch.sin(6.0 * x[:, :1]) * torch.cos(3.0 * x[:, 1:])  # steepest slope ≈ 6.7 > budget 4
-for step in range(60 if FAST else 600):
+for _ in range(60 if FAST else 600):
     loss = (gnp(x) - target).square().mean()
     opt.zero_grad()
     loss.backward()
