@@ -72,7 +72,10 @@ def run_case(hu_full, geom_full, size, views, photons, iterations, budget_scales
         r = iradon_sart(s, np.rad2deg(geom.angles), image=r)
         score("SART (2 it)", attenuation_to_hu(r, 0.0193), time.perf_counter() - t)
         t = time.perf_counter()
-        res = INRReconstruction(constraint="none", iterations=iterations, seed=seed).fit(sino, geom, grid)
+        # the unconstrained SIREN at its usual rate (Sitzmann et al.): measured 30.8 dB at 1e-4 vs 20.2 dB at
+        # the constrained default 3e-3 (popi slice 70, 60 views, 800 iterations)
+        res = INRReconstruction(constraint="none", iterations=iterations, seed=seed, learning_rate=1e-4).fit(
+            sino, geom, grid)
         score("INR unconstrained", res.hu, time.perf_counter() - t, {"empirical_K": res.ledger["empirical"]})
     for scale in budget_scales:
         t = time.perf_counter()
@@ -92,7 +95,7 @@ def main(argv=None):
     p.add_argument("--sweep-views", type=int, default=60)
     p.add_argument("--sweep", type=float, nargs="+", default=[0.25, 0.5, 2.0, 4.0])
     p.add_argument("--photons", type=float, default=1e5)
-    p.add_argument("--iterations", type=int, default=400)
+    p.add_argument("--iterations", type=int, default=800)
     p.add_argument("--json", default=None, help="write all rows to this JSON file")
     a = p.parse_args(argv)
     all_rows = []
