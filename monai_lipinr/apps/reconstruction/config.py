@@ -6,32 +6,13 @@ import dataclasses
 import math
 from typing import Any
 
-from monai.utils import look_up_option
-
 from monai_lipinr.lipschitz.allocation import ALLOCATION_STRATEGIES
-from monai_lipinr.networks.nets import (
-    SIREN,
-    FourierFeatureINR,
-    GaussianINR,
-    GroupSortMLP,
-    HouseholderMLP,
-    LipschitzINR,
-    MaxMinMLP,
-    PositionalEncodingMLP,
-)
+from monai_lipinr.networks.nets import SIREN, FourierFeatureINR, LipschitzINR, PositionalEncodingMLP
+from monai_lipinr.networks.nets.presets import NETWORK_PRESETS as PRESETS
+from monai_lipinr.ops.validation import check_option
 
 __all__ = ["ReconstructionConfig", "PRESETS", "CONSTRAINTS", "WEIGHTINGS", "FORWARD_MODELS", "build_network", "MU_WATER_PER_MM"]
 
-PRESETS: dict[str, type[LipschitzINR]] = {
-    "siren": SIREN,
-    "ffn": FourierFeatureINR,
-    "gaussian": GaussianINR,
-    "pe": PositionalEncodingMLP,
-    "groupsort": GroupSortMLP,
-    "maxmin": MaxMinMLP,
-    "householder": HouseholderMLP,
-    "relu": LipschitzINR,
-}
 CONSTRAINTS = ("bjorck", "spectral", "sll", "none")
 WEIGHTINGS = ("none", "poisson")
 FORWARD_MODELS = ("grid", "rays")
@@ -107,11 +88,11 @@ class ReconstructionConfig:
 
     def validate(self) -> None:
         """Raise ``ValueError`` naming the first invalid field."""
-        self.preset = look_up_option(self.preset, tuple(PRESETS))
-        self.constraint = look_up_option(self.constraint, CONSTRAINTS)
-        self.weighting = look_up_option(self.weighting, WEIGHTINGS)
-        self.forward_model = look_up_option(self.forward_model, FORWARD_MODELS)
-        self.preconditioner = look_up_option(self.preconditioner, PRECONDITIONERS)
+        self.preset = check_option("preset", self.preset, tuple(PRESETS))
+        self.constraint = check_option("constraint", self.constraint, CONSTRAINTS)
+        self.weighting = check_option("weighting", self.weighting, WEIGHTINGS)
+        self.forward_model = check_option("forward_model", self.forward_model, FORWARD_MODELS)
+        self.preconditioner = check_option("preconditioner", self.preconditioner, PRECONDITIONERS)
         if self.allocation not in ALLOCATION_STRATEGIES:
             raise ValueError(f"allocation must be one of {sorted(ALLOCATION_STRATEGIES)}, got {self.allocation!r}.")
         for name in ("max_hu_jump", "budget_scale", "mu_water", "learning_rate", "omega_0", "omega"):
