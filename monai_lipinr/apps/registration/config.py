@@ -14,7 +14,7 @@ from monai_lipinr.networks.nets import SIREN, LipschitzINR
 from monai_lipinr.networks.nets.presets import NETWORK_PRESETS as PRESETS
 from monai_lipinr.ops.validation import check_option
 
-__all__ = ["RegistrationConfig", "PRESETS", "REGULARIZERS", "build_network", "build_regularizer"]
+__all__ = ["RegistrationConfig", "PRESETS", "REGULARIZERS", "build_network", "build_regularizer", "output_stage_share"]
 
 REGULARIZERS = ("folding", "volume", "hyperelastic", "none")
 CONSTRAINTS = ("bjorck", "spectral", "sll", "none")
@@ -29,7 +29,14 @@ class RegistrationConfig:
             ``householder``, ``relu``).
         constraint: ``bjorck``, ``spectral``, ``sll`` or ``none`` (unconstrained, budget only reported).
         allocation: budget allocation strategy (see ``allocate_budget``).
-        allocation_kwargs: its parameters (e.g. ``{"k_min": 1.0}``).
+        allocation_kwargs: its parameters (e.g. ``{"k_min": 0.2}``). For the decreasing ramps
+            (``linear``, ``exponential``, ``cosine``) an absent ``k_min`` — the output stage's share — is
+            derived from ``max_displacement_mm`` (see :func:`output_stage_share`).
+        max_displacement_mm: prior on the largest lung displacement (mm). The output layer maps hidden
+            features of amplitude ≤ 1 to the displacement, so its share of the budget only needs to reach
+            the largest plausible displacement in network units, ``D / s``; every unit of budget above
+            that is taken from the hidden layers, whose features then cannot vary fast enough. 40 mm
+            covers the largest landmark motions reported for DIR-Lab (≈ 25–30 mm) with margin.
         max_strain: tissue-strain prior (mm/mm): the budget of the displacement network.
         fold_free: use a certified fold-free budget ``< 1`` instead (``StrainPrior(fold_free=True)``).
         hidden_features, num_layers: network size.
@@ -41,6 +48,9 @@ class RegistrationConfig:
             start from the identity; it caps the whole network's constant at ``|g| K`` from the start).
         gain_learning_rate: learning rate of the gain (a single global amplitude, adapted fast).
         iterations, batch_size, learning_rate: optimisation (Adam) settings; points per iteration.
+            Adam moves every raw parameter by about ``lr`` per step, so the learning rate is relative to
+            the parameters' scale: Björck-parametrised raw weights are orthogonal (entries ≈ 1/√width),
+            ~20× larger than SIREN-initialised ones, hence 1e-3 here where unconstrained SIREN uses 1e-4.
         regularizer: ``folding`` (``relu(margin - det)^2``), ``volume`` (``|det - 1|``),
             ``hyperelastic`` or ``none``.
         regularizer_weight: its weight; folding_margin: the folding loss margin.
@@ -56,6 +66,7 @@ class RegistrationConfig:
     allocation: str = "exponential"
     allocation_kwargs: dict[str, Any] = dataclasses.field(default_factory=dict)
     max_strain: float = 2.0
+    max_displacement_mm: float = 40.0
     fold_free: bool = False
     hidden_features: int = 256
     num_layers: int = 3
@@ -67,7 +78,7 @@ class RegistrationConfig:
     gain_learning_rate: float = 1e-2
     iterations: int = 2500
     batch_size: int = 10000
-    learning_rate: float = 1e-4
+    learning_rate: float = 1e-3
     regularizer: str = "folding"
     regularizer_weight: float = 1.0
     folding_margin: float = 0.1
@@ -88,7 +99,7 @@ class RegistrationConfig:
         self.regularizer = check_option("regularizer", self.regularizer, REGULARIZERS)
         if self.allocation not in ALLOCATION_STRATEGIES:
             raise ValueError(f"allocation must be one of {sorted(ALLOCATION_STRATEGIES)}, got {self.allocation!r}.")
-        for name in ("max_strain", "learning_rate", "gain_learning_rate", "omega_0", "omega"):
+        for name in ("max_strain", "max_displacement_mm", "learning_rate", "gain_learning_rate", "omega_0", "omega"):
             v = getattr(self, name)
             if not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
                 raise ValueError(f"{name} must be a finite number > 0, got {v!r}.")
@@ -104,8 +115,32 @@ class RegistrationConfig:
                              f"{self.intensity_window!r}.")
 
 
-def build_network(cfg: RegistrationConfig, budget: float) -> LipschitzINR:
-    """The displacement network ``R^3 -> R^3`` (network units) of a configuration."""
+RAMPS = ("linear", "exponential", "cosine")
+
+
+def output_stage_share(cfg: RegistrationConfig, scale_mm: float, budget: float, num_stages: int) -> float:
+    """Budget share of the output stage: the largest plausible displacement in network units.
+
+    ``k_out = min(1, max_displacement_mm / s, K_B^(1/M))`` (the last term keeps the ramp feasible).
+
+    Args:
+        cfg: the configuration (``max_displacement_mm``).
+        scale_mm: ``s`` of the network coordinate map (mm per network unit).
+        budget: the global budget ``K_B``.
+        num_stages: number of budgeted stages ``M``.
+    """
+    return min(1.0, cfg.max_displacement_mm / scale_mm, budget ** (1.0 / num_stages))
+
+
+def build_network(cfg: RegistrationConfig, budget: float, scale_mm: float | None = None) -> LipschitzINR:
+    """The displacement network ``R^3 -> R^3`` (network units) of a configuration.
+
+    Args:
+        cfg: the configuration.
+        budget: global budget ``K_B`` (network units, = the strain bound).
+        scale_mm: ``s`` of the network coordinate map; needed to derive the output stage's share for the
+            decreasing ramps when ``allocation_kwargs`` has no ``k_min``.
+    """
     cls = PRESETS[cfg.preset]
     kwargs: dict[str, Any] = {
         "hidden_features": cfg.hidden_features,
@@ -118,8 +153,12 @@ def build_network(cfg: RegistrationConfig, budget: float) -> LipschitzINR:
         kwargs.update(omega_0=cfg.omega_0, omega=cfg.omega)
     if cfg.constraint == "none":
         return cls(3, 3, constraint=None, **kwargs)
-    return cls(3, 3, constraint=cfg.constraint, budget=budget, allocation=cfg.allocation,
-               allocation_kwargs=dict(cfg.allocation_kwargs), **kwargs)
+    net = cls(3, 3, constraint=cfg.constraint, budget=budget, allocation=cfg.allocation,
+              allocation_kwargs=dict(cfg.allocation_kwargs), **kwargs)
+    if cfg.allocation in RAMPS and "k_min" not in cfg.allocation_kwargs and scale_mm is not None:
+        k_out = output_stage_share(cfg, scale_mm, budget, net.num_stages)
+        net.set_budget(budget, cfg.allocation, **{**cfg.allocation_kwargs, "k_min": k_out})
+    return net
 
 
 def build_regularizer(cfg: RegistrationConfig) -> nn.Module | None:

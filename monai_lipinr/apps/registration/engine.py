@@ -192,7 +192,7 @@ class INRRegistration:
         values = torch.as_tensor(fixed_arr[mask_arr], dtype=torch.float32, device=device)
         moving_sampler = NetworkImageSampler(self._window(moving_img), coords, device=device)
 
-        net = build_network(cfg, budget.value).to(device)
+        net = build_network(cfg, budget.value, coords.scale).to(device)
         gain_params = [p for m in net.modules() if isinstance(m, BoundedGain) for p in m.parameters()]
         other_params = [p for p in net.parameters() if all(p is not g for g in gain_params)]
         groups = [{"params": other_params, "lr": cfg.learning_rate}]

@@ -231,6 +231,11 @@ class LipschitzINR(nn.Module):
         return stages
 
     @property
+    def num_stages(self) -> int:
+        """Number of budgeted stages ``M`` the allocation splits the budget over."""
+        return len(self._stages())
+
+    @property
     def budget(self) -> float | None:
         """The global Lipschitz budget ``K_B`` (``None`` for an unconstrained network)."""
         return self._budget

@@ -113,3 +113,20 @@ def test_bad_inputs(synthetic_pair, fast):
         RegistrationConfig(preset="nope").validate()
     with pytest.raises(FileNotFoundError):
         reg.fit("/nonexistent/fixed.nii.gz", moving, mask)
+
+
+def test_output_share_derived_from_displacement_prior():
+    from monai_lipinr.apps.registration.config import build_network, output_stage_share
+
+    cfg = RegistrationConfig(hidden_features=16, max_displacement_mm=40.0)
+    net = build_network(cfg, 2.0, scale_mm=200.0)
+    assert net.allocation == "exponential"
+    assert net._allocation_kwargs["k_min"] == pytest.approx(0.2)
+    assert output_stage_share(cfg, 200.0, 2.0, net.num_stages) == pytest.approx(0.2)
+    # a tiny field of view: the share is capped at 1 (and stays feasible)
+    assert output_stage_share(cfg, 10.0, 2.0, 4) == pytest.approx(1.0)
+    assert output_stage_share(cfg, 10.0, 0.5, 4) == pytest.approx(0.5**0.25)
+    # an explicit k_min wins
+    net = build_network(RegistrationConfig(hidden_features=16, allocation_kwargs={"k_min": 0.5}), 2.0, 200.0)
+    assert net._allocation_kwargs["k_min"] == 0.5
+    assert net.ledger().certified_bound <= 2.0 * (1 + 1e-3)
