@@ -424,6 +424,7 @@ def run_elastix(case: LungCase, quick: bool = False, iterations: int | None = No
         tx = itk.TransformixFilter.New(fixed)
         tx.SetTransformParameterObject(chain)
         tx.SetComputeDeformationField(True)
+        tx.SetOutputDirectory(str(work))  # transformix writes deformationField.nii.gz; keep it out of the cwd
         tx.SetLogToConsole(False)
         tx.Update()
         arr = itk.GetArrayFromImage(tx.GetOutputDeformationField()).astype(np.float64)  # (k, j, i, 3) mm
