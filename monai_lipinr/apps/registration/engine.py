@@ -262,11 +262,11 @@ class INRRegistration:
     @torch.no_grad()
     def _determinant_at(self, net, points: torch.Tensor) -> torch.Tensor:
         """Exact ``det(I + ∇u)`` of the network at network points ``(N, 3)``, in chunks."""
-        out = []
+        out = []  # no autograd needed: the forward path propagates the tangents explicitly (and under
+        # no_grad the constrained weights come from their eval-mode cache instead of being recomputed)
         for start in range(0, points.shape[0], self.config.chunk_size):
-            with torch.enable_grad():
-                _, jac = net.forward_with_jacobian(points[start:start + self.config.chunk_size])
-            out.append(deformation_determinant(jac.detach()).cpu())
+            _, jac = net.forward_with_jacobian(points[start:start + self.config.chunk_size])
+            out.append(deformation_determinant(jac).cpu())
         return torch.cat(out)
 
     def _finish(self, net, coords, fixed_img, moving_img, mask_img, mask_arr, points, fixed_lm, moving_lm,
