@@ -15,7 +15,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from monai.utils import MetricReduction
 
 from monai_lipinr.apps.sdf.mesh import TriangleMesh
 from monai_lipinr.apps.sdf.sampling import sample_surface
@@ -81,41 +80,42 @@ def _batched(name: str, x: torch.Tensor, width: int) -> torch.Tensor:
     return x
 
 
-class SurfaceChamferDistance(ReducedCumulativeMetric):
-    """Cumulative Chamfer distance between point clouds ``y_pred`` and ``y`` (``(B, N, 3)`` / ``(B, M, 3)``).
+class _PairedCloudMetric(ReducedCumulativeMetric):
+    """Per-cloud metric of paired point clouds ``(B, N, width)`` / ``(B, M, width)``, accumulated over calls.
 
     Args:
         reduction: MONAI metric reduction over the accumulated per-cloud values.
         get_not_nans: also return the count.
     """
 
-    def __init__(self, reduction: MetricReduction | str = MetricReduction.MEAN, get_not_nans: bool = False):
-        super().__init__(reduction=reduction, get_not_nans=get_not_nans)
+    width = 3
+
+    def _per_cloud(self, pred: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
 
     def _compute_tensor(self, y_pred: torch.Tensor, y: torch.Tensor, **kwargs: Any) -> torch.Tensor:
-        p, r = _batched("y_pred", y_pred, 3), _batched("y", y, 3)
+        p, r = _batched("y_pred", y_pred, self.width), _batched("y", y, self.width)
         if p.shape[0] != r.shape[0]:
             raise ValueError(f"y_pred and y must have the same batch size, got {p.shape[0]} and {r.shape[0]}.")
-        return torch.stack([compute_chamfer_distance(a, b) for a, b in zip(p, r)])[:, None]
+        return torch.stack([self._per_cloud(a, b) for a, b in zip(p, r)])[:, None]
 
 
-class SurfaceNormalConsistency(ReducedCumulativeMetric):
-    """Cumulative normal consistency; ``y_pred`` and ``y`` are ``(B, N, 6)`` rows ``[x y z nx ny nz]``.
+class SurfaceChamferDistance(_PairedCloudMetric):
+    """Cumulative Chamfer distance between point clouds ``y_pred`` and ``y`` (``(B, N, 3)`` / ``(B, M, 3)``)."""
 
-    Args:
-        reduction: MONAI metric reduction over the accumulated per-cloud values.
-        get_not_nans: also return the count.
-    """
+    width = 3
 
-    def __init__(self, reduction: MetricReduction | str = MetricReduction.MEAN, get_not_nans: bool = False):
-        super().__init__(reduction=reduction, get_not_nans=get_not_nans)
+    def _per_cloud(self, pred: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
+        return compute_chamfer_distance(pred, ref)
 
-    def _compute_tensor(self, y_pred: torch.Tensor, y: torch.Tensor, **kwargs: Any) -> torch.Tensor:
-        p, r = _batched("y_pred", y_pred, 6), _batched("y", y, 6)
-        if p.shape[0] != r.shape[0]:
-            raise ValueError(f"y_pred and y must have the same batch size, got {p.shape[0]} and {r.shape[0]}.")
-        vals = [compute_normal_consistency(a[:, :3], a[:, 3:], b[:, :3], b[:, 3:]) for a, b in zip(p, r)]
-        return torch.stack(vals)[:, None]
+
+class SurfaceNormalConsistency(_PairedCloudMetric):
+    """Cumulative normal consistency; ``y_pred`` and ``y`` are ``(B, N, 6)`` rows ``[x y z nx ny nz]``."""
+
+    width = 6
+
+    def _per_cloud(self, pred: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
+        return compute_normal_consistency(pred[:, :3], pred[:, 3:], ref[:, :3], ref[:, 3:])
 
 
 def mesh_surface_metrics(
