@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -30,6 +31,7 @@ from monai_lipinr.apps.reconstruction.projector import GridProjector, INRField, 
 from monai_lipinr.budget.coordinates import NetworkCoordinates
 from monai_lipinr.budget.geometry import ImageGeometry
 from monai_lipinr.budget.priors import IntensityGradientPrior
+from monai_lipinr.engines import INRTrainer, PointBatchSampler
 from monai_lipinr.lipschitz.constraints import register_retraction
 from monai_lipinr.lipschitz.empirical import estimate_lipschitz
 
@@ -185,7 +187,7 @@ class INRReconstruction:
         return prior.estimate(), coords, edge
 
     def fit(self, sinogram: Any, geometry: ScanGeometry, image_geometry: ImageGeometry | None = None,
-            photons: float | None = None) -> ReconstructionResult:
+            photons: float | None = None, handlers: Sequence | None = None) -> ReconstructionResult:
         """Fit the INR to a sinogram.
 
         Args:
@@ -194,6 +196,9 @@ class INRReconstruction:
             geometry: the :class:`ScanGeometry` of the sinogram (mm).
             image_geometry: output grid (2-D, LPS mm); ``None`` = :func:`reconstruction_grid` of ``geometry``.
             photons: ``I0`` of the Poisson model, needed for ``weighting="poisson"``.
+            handlers: MONAI/ignite handlers attached to the optimisation engine
+                (:class:`~monai_lipinr.engines.INRTrainer`: one iteration = one optimiser step,
+                ``state.output = [{"loss": ...}]``), e.g. ``StatsHandler``, ``EarlyStopHandler``.
 
         Returns:
             :class:`ReconstructionResult`.
@@ -241,39 +246,32 @@ class INRReconstruction:
         scale = float((target ** 2).mean())
         if cfg.preconditioner == "ramp" and cfg.forward_model == "grid":
             scale = float((sqrt_ramp(target.reshape(geometry.shape)) ** 2).mean())  # loss normalisation: 1 = predicting zero everywhere
-        history: list[dict[str, float]] = []
-        iterator: Any = range(cfg.iterations)
-        if cfg.progress:
-            from tqdm.auto import tqdm
-
-            iterator = tqdm(iterator, desc="reconstruct", unit="it")
         n_rays = target.shape[0]
         if cfg.forward_model == "grid":
             grid_projector = GridProjector(geometry, image_geometry).to(device)
             pixels = torch.as_tensor(coords.world_to_network(_pixel_centres(image_geometry)),
                                      dtype=torch.float32, device=device)
-        t_opt = time.perf_counter()
-        net.train()
-        for it in iterator:
+
+        def loss_function(batch: dict[str, Any]) -> torch.Tensor:
             if cfg.forward_model == "grid":
                 pred = grid_projector(net(pixels).reshape(-1) * cfg.mu_water).reshape(-1)
                 res = weights.sqrt() * (pred - target)
                 if cfg.preconditioner == "ramp":
                     res = sqrt_ramp(res.reshape(geometry.shape))
-                loss = (res ** 2).mean() / scale
-            else:
-                idx = torch.randint(n_rays, (min(cfg.rays_per_batch, n_rays),), generator=generator,
-                                    device=device)
-                pred = projector(field, idx, stratified=True, generator=generator)
-                loss = (weights[idx] * (pred - target[idx]) ** 2).mean() / scale
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
-            if it % cfg.log_every == 0 or it == cfg.iterations - 1:
-                history.append({"iteration": it, "loss": loss.item()})
-                if cfg.progress:
-                    iterator.set_postfix(loss=f"{history[-1]['loss']:.3e}")
+                return (res ** 2).mean() / scale
+            idx = batch["index"]
+            pred = projector(field, idx, stratified=True, generator=generator)
+            return (weights[idx] * (pred - target[idx]) ** 2).mean() / scale
+
+        # one engine iteration = one step (rays: a random ray batch; grid: the full image)
+        sampler = PointBatchSampler(n_rays, cfg.rays_per_batch if cfg.forward_model == "rays" else None,
+                                    generator=generator, device=device)
+        engine = INRTrainer(net, optimizer, loss_function, sampler, cfg.iterations, lr_scheduler=scheduler,
+                            device=device, handlers=handlers, log_every=cfg.log_every, progress=cfg.progress,
+                            desc="reconstruct")
+        t_opt = time.perf_counter()
+        engine.run()
+        history = engine.state.history
         t_opt = time.perf_counter() - t_opt
         net.eval()
         with torch.no_grad():
