@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import SimpleITK as sitk
 import torch
+from ignite.engine import Events
 
 from monai_lipinr.apps.registration.config import RegistrationConfig, build_network, build_regularizer
 from monai_lipinr.apps.registration.image_sampler import NetworkImageSampler
@@ -29,6 +31,7 @@ from monai_lipinr.budget.priors import StrainPrior
 from monai_lipinr.data.images import check_same_geometry, load_image
 from monai_lipinr.data.landmarks import check_landmarks_inside
 from monai_lipinr.data.lung_mask import compute_lung_mask
+from monai_lipinr.engines import INRTrainer, PointBatchSampler
 from monai_lipinr.lipschitz.constraints import register_retraction
 from monai_lipinr.lipschitz.empirical import estimate_lipschitz
 from monai_lipinr.losses.ncc import PointNCCLoss
@@ -88,6 +91,22 @@ class RegistrationResult:
         }
 
 
+@dataclasses.dataclass
+class _PreparedRegistration:
+    """The prepared inputs of a registration engine (``engine.registration``)."""
+
+    coordinates: NetworkCoordinates
+    fixed: sitk.Image
+    moving: sitk.Image
+    fixed_mask: sitk.Image
+    mask_array: np.ndarray
+    points: torch.Tensor
+    fixed_landmarks: np.ndarray | None
+    moving_landmarks: np.ndarray | None
+    budget: Any
+    t_start: float
+
+
 def _as_image(source: Any, name: str) -> sitk.Image:
     if source is None:
         raise ValueError(f"{name} is required (a path, a SimpleITK image or a MONAI MetaTensor), got None.")
@@ -143,6 +162,7 @@ class INRRegistration:
         landmarks: tuple[Any, Any] | None = None,
         checkpoint: str | Path | None = None,
         resume: bool = False,
+        handlers: Sequence | None = None,
     ) -> RegistrationResult:
         """Register ``moving`` to ``fixed``.
 
@@ -154,6 +174,10 @@ class INRRegistration:
                 (row-aligned pairs), for the TRE.
             checkpoint: file to save the optimisation state to every ``config.checkpoint_every`` iterations.
             resume: continue from ``checkpoint`` when it exists.
+            handlers: MONAI/ignite handlers (``StatsHandler``, ``TensorBoardStatsHandler``,
+                ``EarlyStopHandler`` ...) attached to the optimisation engine (see :meth:`build_engine`; for
+                handlers that need the network or optimizer, e.g. ``CheckpointSaver``, build the engine
+                first and run it yourself).
 
         Returns:
             :class:`RegistrationResult`.
@@ -161,6 +185,64 @@ class INRRegistration:
         Raises:
             ValueError: for non-3-D images, an empty mask, a mask on another grid, landmarks outside the
                 fixed image or of mismatched counts.
+        """
+        cfg = self.config
+        engine = self.build_engine(fixed, moving, fixed_mask, landmarks, handlers=handlers)
+        ckpt = Path(checkpoint) if checkpoint is not None else None
+        if resume and ckpt is not None and ckpt.exists():
+            state = torch.load(ckpt, map_location=engine.state.device, weights_only=False)
+            engine.network.load_state_dict(state["network"])
+            engine.optimizer.load_state_dict(state["optimizer"])
+            engine.data_loader.generator.set_state(state["generator"])
+            engine.resume_from(state["iteration"], state["history"])
+        if ckpt is not None and cfg.checkpoint_every:
+
+            @engine.on(Events.ITERATION_COMPLETED(every=cfg.checkpoint_every))
+            def _save_checkpoint(eng: INRTrainer) -> None:
+                tmp = ckpt.with_name(ckpt.name + ".tmp")
+                torch.save({"network": eng.network.state_dict(), "optimizer": eng.optimizer.state_dict(),
+                            "generator": eng.data_loader.generator.get_state(), "iteration": eng.state.iteration,
+                            "history": eng.state.history}, tmp)
+                tmp.replace(ckpt)
+
+        t_opt = time.perf_counter()
+        engine.run()
+        return self.finish(engine, optimisation_time=time.perf_counter() - t_opt)
+
+    def build_engine(
+        self,
+        fixed: Any,
+        moving: Any,
+        fixed_mask: Any = None,
+        landmarks: tuple[Any, Any] | None = None,
+        handlers: Sequence | None = None,
+        epoch_length: int | None = None,
+    ) -> INRTrainer:
+        """Prepare a registration and return its optimisation loop as a MONAI/ignite engine (not yet run).
+
+        One engine iteration is one optimisation step on ``batch_size`` mask voxels;
+        ``engine.state.output`` is ``[{"loss", "similarity", "regularizer"}]`` (MONAI's decollated
+        convention, so ``StatsHandler``/``TensorBoardStatsHandler`` log every term by default) and
+        ``engine.state.history`` the logged terms. ``engine.checkpoint_objects()`` lists what
+        ``CheckpointSaver``/``CheckpointLoader`` need for an exact resume. Run it with ``engine.run()``,
+        then turn it into a result with :meth:`finish`.
+
+        Args:
+            fixed, moving, fixed_mask, landmarks: as :meth:`fit`.
+            handlers: MONAI/ignite handlers to attach.
+            epoch_length: iterations per engine epoch (default: ``iterations``, one epoch); must divide
+                ``config.iterations``.
+
+        Returns:
+            :class:`~monai_lipinr.engines.INRTrainer` with the prepared inputs in ``engine.registration``.
+
+        Example::
+
+            engine = reg.build_engine(fixed, moving, mask)
+            CheckpointSaver("ckpt", engine.checkpoint_objects(), save_interval=100, epoch_level=False).attach(engine)
+            EarlyStopHandler(patience=50, score_function=loss_score, trainer=engine, epoch_level=False).attach(engine)
+            engine.run()
+            result = reg.finish(engine)
         """
         cfg = self.config
         t_start = time.perf_counter()
@@ -207,55 +289,50 @@ class INRRegistration:
         similarity = PointNCCLoss()
         regularizer = build_regularizer(cfg)
 
-        start_it, history = 0, []
-        ckpt = Path(checkpoint) if checkpoint is not None else None
-        if resume and ckpt is not None and ckpt.exists():
-            state = torch.load(ckpt, map_location=device, weights_only=False)
-            net.load_state_dict(state["network"])
-            optimizer.load_state_dict(state["optimizer"])
-            generator.set_state(state["generator"])
-            start_it, history = state["iteration"], state["history"]
-
-        iterator = range(start_it, cfg.iterations)
-        if cfg.progress:
-            from tqdm.auto import tqdm
-
-            iterator = tqdm(iterator, initial=start_it, total=cfg.iterations, desc="register", unit="it")
-        t_opt = time.perf_counter()
-        net.train()
-        n_points = points.shape[0]
-        for it in iterator:
-            idx = torch.randint(n_points, (min(cfg.batch_size, n_points),), generator=generator).to(device)
-            x = points[idx]
+        def loss_function(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+            x = batch["points"]
             if regularizer is not None:
                 u, jac = net.forward_with_jacobian(x)
             else:
                 u, jac = net(x), None
-            warped_vals = moving_sampler(x + u)
-            loss_sim = similarity(warped_vals, values[idx])
-            loss = loss_sim
-            loss_reg = torch.zeros(())
+            loss_sim = similarity(moving_sampler(x + u), batch["values"])
+            loss, loss_reg = loss_sim, torch.zeros(())
             if regularizer is not None:
                 loss_reg = regularizer(jac)
                 loss = loss + cfg.regularizer_weight * loss_reg
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            if it % cfg.log_every == 0 or it == cfg.iterations - 1:
-                history.append({"iteration": it, "loss": loss.item(), "similarity": loss_sim.item(),
-                                "regularizer": loss_reg.item()})
-                if cfg.progress:
-                    iterator.set_postfix(loss=f"{history[-1]['loss']:.4f}")
-            if ckpt is not None and cfg.checkpoint_every and (it + 1) % cfg.checkpoint_every == 0:
-                tmp = ckpt.with_name(ckpt.name + ".tmp")
-                torch.save({"network": net.state_dict(), "optimizer": optimizer.state_dict(),
-                            "generator": generator.get_state(), "iteration": it + 1, "history": history}, tmp)
-                tmp.replace(ckpt)
-        t_opt = time.perf_counter() - t_opt
+            return {"loss": loss, "similarity": loss_sim, "regularizer": loss_reg}
+
+        sampler = PointBatchSampler(data={"points": points, "values": values}, batch_size=cfg.batch_size,
+                                    generator=generator, device=device)
+        engine = INRTrainer(net, optimizer, loss_function, sampler, cfg.iterations, epoch_length=epoch_length,
+                            device=device, handlers=handlers, log_every=cfg.log_every, progress=cfg.progress,
+                            desc="register")
+        engine.registration = _PreparedRegistration(
+            coordinates=coords, fixed=fixed_img, moving=moving_img, fixed_mask=mask_img, mask_array=mask_arr,
+            points=points, fixed_landmarks=fixed_lm, moving_landmarks=moving_lm, budget=budget, t_start=t_start)
+        return engine
+
+    def finish(self, engine: INRTrainer, optimisation_time: float | None = None) -> RegistrationResult:
+        """Evaluate a run engine of :meth:`build_engine` into a :class:`RegistrationResult`.
+
+        Args:
+            engine: the engine (after ``engine.run()``; an early-stopped run is evaluated as it stands).
+            optimisation_time: wall time of the run (s); default: the engine's own timer.
+
+        Raises:
+            TypeError: for an engine that :meth:`build_engine` did not make.
+        """
+        prep = getattr(engine, "registration", None)
+        if not isinstance(prep, _PreparedRegistration):
+            raise TypeError(f"engine must come from INRRegistration.build_engine, got {type(engine).__name__}.")
+        if optimisation_time is None:
+            optimisation_time = float(engine.state.times.get(Events.COMPLETED.name) or 0.0)
+        net = engine.network
         net.eval()
-        result = self._finish(net, coords, fixed_img, moving_img, mask_img, mask_arr, points,
-                              fixed_lm, moving_lm, budget, history)
-        result.runtime_s = {"optimisation": t_opt, "total": time.perf_counter() - t_start}
+        result = self._finish(net, prep.coordinates, prep.fixed, prep.moving, prep.fixed_mask, prep.mask_array,
+                              prep.points, prep.fixed_landmarks, prep.moving_landmarks, prep.budget,
+                              engine.state.history)
+        result.runtime_s = {"optimisation": optimisation_time, "total": time.perf_counter() - prep.t_start}
         return result
 
     # ------------------------------------------------------------------------------------------
