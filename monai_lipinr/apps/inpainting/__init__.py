@@ -12,11 +12,15 @@ from monai_lipinr.apps.inpainting.data import (
     resize_to,
 )
 from monai_lipinr.apps.inpainting.engine import (
+    AMPLITUDE_ALLOCATION,
     INPAINTING_PRESETS,
     InpaintingConfig,
     InpaintingResult,
     INRInpainting,
+    amplitude_matched,
+    feature_spread,
     oracle_budget,
+    output_amplitude,
 )
 from monai_lipinr.apps.inpainting.metrics import (
     MaskedPSNR,
@@ -34,11 +38,15 @@ __all__ = [
     "pixel_grid",
     "random_observed_mask",
     "resize_to",
+    "AMPLITUDE_ALLOCATION",
     "INPAINTING_PRESETS",
     "InpaintingConfig",
     "InpaintingResult",
     "INRInpainting",
     "oracle_budget",
+    "amplitude_matched",
+    "feature_spread",
+    "output_amplitude",
     "MaskedPSNR",
     "MaskedSSIM",
     "compute_masked_psnr",

@@ -4,6 +4,18 @@ The budget is data-driven (the paper's oracle): ``ImageGradientOracle`` on *refe
 images of the same kind, resampled to the target's pixel grid so that gradients are per target pixel —
 converted to network units with the target's isotropic pixel map (``K = P99‖∇I‖ [intensity/pixel] · s
 [pixels per network unit]``). ``budget_ratio`` scales it (``K = ratio · K_oracle``) for sweeps.
+
+Where the budget goes (default ``allocation="amplitude"``, :func:`amplitude_matched`): the stages after
+the embedding are given the shares their *amplitudes* ask for, and the embedding — whose budget is its
+frequency content — receives the rest. A Fourier embedding ``γ(x) = [cos 2πBx, sin 2πBx]`` has
+``‖γ(x)‖ = √m`` at every ``x``, and two pixels with unrelated phases sit ``≈ √(2m)`` apart in feature space;
+the first stage after it scales by ``1/√(2m)`` so that hidden features vary by ~1, hidden stages keep
+amplitude (share 1), and the output stage maps unit feature variation to the image's intensity range
+``R`` (share ``R``, the same argument as the registration app's output share ``D/s``). Any other split
+leaves the product at ``K`` but moves budget from the embedding's frequencies into amplitude the image
+cannot use: with ``first_heavy`` (embedding ``K``, every other stage 1) the features vary ``√(2m)/R ≈ 16×``
+more than the output can show, so the embedding's frequencies are ``≈ 16×`` too low (measured: the
+network used 6 % of its budget and reached ~20 dB on a smooth image it should fit exactly).
 """
 
 from __future__ import annotations
@@ -21,14 +33,79 @@ from monai.utils import look_up_option
 from monai_lipinr.apps.inpainting.data import as_image, check_mask, pixel_coordinates, pixel_grid, resize_to
 from monai_lipinr.apps.inpainting.metrics import compute_masked_psnr, compute_masked_ssim
 from monai_lipinr.budget.priors import BudgetEstimate, ImageGradientOracle
-from monai_lipinr.lipschitz.allocation import ALLOCATION_STRATEGIES
+from monai_lipinr.lipschitz.allocation import ALLOCATION_STRATEGIES, register_allocation
 from monai_lipinr.lipschitz.constraints import register_retraction
 from monai_lipinr.lipschitz.empirical import box_domain, estimate_lipschitz
 from monai_lipinr.networks.nets import SIREN, FourierFeatureINR, GaussianINR, LipschitzINR
 
-__all__ = ["InpaintingConfig", "InpaintingResult", "INRInpainting", "oracle_budget", "INPAINTING_PRESETS"]
+__all__ = [
+    "InpaintingConfig",
+    "InpaintingResult",
+    "INRInpainting",
+    "oracle_budget",
+    "INPAINTING_PRESETS",
+    "AMPLITUDE_ALLOCATION",
+    "amplitude_matched",
+    "feature_spread",
+    "output_amplitude",
+]
 
 INPAINTING_PRESETS = ("ffn", "siren", "gaussian")
+
+#: name under which :func:`amplitude_matched` is registered with ``allocate_budget``.
+AMPLITUDE_ALLOCATION = "amplitude"
+
+
+def amplitude_matched(total: float, num_components: int, feature_spread: float = 1.0,
+                      output_amplitude: float = 1.0) -> np.ndarray:
+    """Allocation whose post-embedding shares follow the signal amplitudes; the first stage gets the rest.
+
+    Stage targets, input to output: ``[K · spread / A, 1 / spread, 1, …, 1, A]`` (product ``K``), where
+    ``spread`` is the typical feature-space distance between two unrelated points of the embedding
+    (``√(2m)`` for ``m`` Fourier features, 1 without an embedding) and ``A`` the output's amplitude
+    (intensity range). Registered as ``allocate_budget(..., "amplitude")``.
+
+    Args:
+        total: global budget ``K`` (> 0).
+        num_components: number of stages ``M`` (>= 3: embedding, at least one hidden stage, output).
+        feature_spread: ``spread`` (> 0), in feature units.
+        output_amplitude: ``A`` (> 0), in output units.
+
+    Raises:
+        ValueError: for ``M < 3`` or a non-positive spread / amplitude.
+    """
+    if num_components < 3:
+        raise ValueError(f"the 'amplitude' allocation needs >= 3 stages (embedding, hidden, output), got "
+                         f"num_components={num_components}.")
+    for name, v in (("feature_spread", feature_spread), ("output_amplitude", output_amplitude)):
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
+            raise ValueError(f"{name} must be a finite number > 0, got {v!r}.")
+    targets = np.ones(num_components)
+    targets[1] = 1.0 / feature_spread
+    targets[-1] = output_amplitude
+    targets[0] = total * feature_spread / output_amplitude
+    return targets
+
+
+if AMPLITUDE_ALLOCATION not in ALLOCATION_STRATEGIES:
+    register_allocation(AMPLITUDE_ALLOCATION, amplitude_matched)
+
+
+def feature_spread(network: LipschitzINR) -> float:
+    """Typical feature-space distance between two unrelated points after the network's embedding.
+
+    ``√(out_features)`` for a Fourier or positional embedding (``‖γ(x) − γ(y)‖² = Σ 2 − 2 cos Δφ_i ≈ 2m``
+    for ``m`` sine/cosine pairs of unrelated phases), 1 without an embedding (the first stage then acts on
+    the coordinates, which span ~1 network unit).
+    """
+    emb = network.embedding
+    return math.sqrt(float(emb.out_features)) if hasattr(emb, "out_features") else 1.0
+
+
+def output_amplitude(values: np.ndarray) -> float:
+    """Intensity range of the observed pixels (largest over channels), floored at one 8-bit grey level."""
+    v = np.asarray(values, dtype=np.float64).reshape(values.shape[0], -1)
+    return float(max(np.max(v.max(0) - v.min(0)), 1.0 / 255.0))
 
 
 @dataclasses.dataclass
@@ -38,11 +115,13 @@ class InpaintingConfig:
     Attributes:
         preset: ``ffn`` (random Fourier features + ReLU; default, as in the paper), ``siren``, ``gaussian``.
         constraint: ``sll`` (default), ``bjorck`` or ``spectral``.
-        allocation: budget allocation strategy; allocation_kwargs: its parameters. Default
-            ``first_heavy``: the Fourier embedding's budget *is* its frequency content, and the SLL/ReLU
-            layers after it cannot raise frequencies, so an even split starves the embedding (measured on
-            camera 64², 25 % observed, 300 steps: PSNR on missing pixels 21.5 dB first-heavy vs 16.7 dB
-            exponential at the oracle budget; see ``benchmarks/inpainting.py`` for the comparison across images).
+        allocation: budget allocation strategy; allocation_kwargs: its parameters. Default ``amplitude``
+            (:func:`amplitude_matched`; ``feature_spread`` and ``output_amplitude`` are derived from the
+            network and the observed pixels unless given in ``allocation_kwargs``). The ramps
+            (``exponential`` …), ``uniform`` and ``first_heavy`` are kept for comparison; see
+            ``benchmarks/inpainting.py`` for the measurements across photographs.
+        output_amplitude: intensity amplitude ``A`` of the output stage; ``None`` = range of the observed
+            pixels (:func:`output_amplitude`).
         budget_ratio: ``K = budget_ratio · K_oracle``.
         percentile: percentile of ``‖∇I‖`` used by the oracle.
         hidden_features, num_layers: network size; num_features: Fourier features (``ffn``).
@@ -53,8 +132,9 @@ class InpaintingConfig:
 
     preset: str = "ffn"
     constraint: str = "sll"
-    allocation: str = "first_heavy"
+    allocation: str = AMPLITUDE_ALLOCATION
     allocation_kwargs: dict[str, Any] = dataclasses.field(default_factory=dict)
+    output_amplitude: float | None = None
     budget_ratio: float = 1.0
     percentile: float = 99.0
     hidden_features: int = 128
@@ -73,8 +153,10 @@ class InpaintingConfig:
         self.constraint = look_up_option(self.constraint, ("sll", "bjorck", "spectral"))
         if self.allocation not in ALLOCATION_STRATEGIES:
             raise ValueError(f"allocation must be one of {sorted(ALLOCATION_STRATEGIES)}, got {self.allocation!r}.")
-        for name in ("budget_ratio", "learning_rate", "percentile"):
+        for name in ("budget_ratio", "learning_rate", "percentile", "output_amplitude"):
             v = getattr(self, name)
+            if v is None and name == "output_amplitude":
+                continue
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
                 raise ValueError(f"{name} must be a finite number > 0, got {v!r}.")
         for name in ("iterations", "hidden_features", "num_layers", "num_features"):
@@ -136,14 +218,19 @@ class InpaintingResult:
                 "observed_fraction": float(self.mask.mean())}
 
 
-def _build_network(cfg: InpaintingConfig, channels: int, budget: float) -> LipschitzINR:
+def _build_network(cfg: InpaintingConfig, channels: int, budget: float, amplitude: float = 1.0) -> LipschitzINR:
     common = dict(hidden_features=cfg.hidden_features, num_layers=cfg.num_layers, constraint=cfg.constraint,
                   budget=budget, allocation=cfg.allocation, allocation_kwargs=dict(cfg.allocation_kwargs))
     if cfg.preset == "ffn":
-        return FourierFeatureINR(2, channels, num_features=cfg.num_features, seed=cfg.seed, **common)
-    if cfg.preset == "siren":
-        return SIREN(2, channels, **common)
-    return GaussianINR(2, channels, **common)
+        net = FourierFeatureINR(2, channels, num_features=cfg.num_features, seed=cfg.seed, **common)
+    elif cfg.preset == "siren":
+        net = SIREN(2, channels, **common)
+    else:
+        net = GaussianINR(2, channels, **common)
+    if cfg.allocation == AMPLITUDE_ALLOCATION:
+        kwargs = {"feature_spread": feature_spread(net), "output_amplitude": amplitude, **cfg.allocation_kwargs}
+        net.set_budget(budget, AMPLITUDE_ALLOCATION, **kwargs)
+    return net
 
 
 class INRInpainting:
@@ -209,7 +296,9 @@ class INRInpainting:
         flat_obs = torch.as_tensor(obs.reshape(-1), device=device)
         x_obs, y_obs = grid[flat_obs], target[flat_obs]
 
-        net = _build_network(cfg, channels, k).to(device)
+        amplitude = cfg.output_amplitude or output_amplitude(img.reshape(-1, channels)[obs.reshape(-1)])
+        budget_info["output_amplitude"] = amplitude
+        net = _build_network(cfg, channels, k, amplitude).to(device)
         optimizer = torch.optim.Adam(net.parameters(), lr=cfg.learning_rate)
         if cfg.constraint == "bjorck":
             register_retraction(optimizer, net)

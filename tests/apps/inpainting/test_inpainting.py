@@ -15,6 +15,7 @@ from skimage import io
 from monai_lipinr.apps.inpainting import (
     INRInpainting,
     MaskedPSNR,
+    amplitude_matched,
     budget_sweep,
     check_mask,
     compute_masked_psnr,
@@ -64,8 +65,6 @@ def test_masked_metrics_agree_with_full_image_metrics():
     assert float(metric.aggregate()) < 20
 
 
-@pytest.mark.xfail(strict=True, reason="measured: FFN+SLL under-uses its budget (K_m ~ 0.06 K) and reaches ~20 dB "
-                   "on the missing pixels of this smooth image; Björck reaches ~23.5 dB; open issue")
 def test_inpainting_recovers_a_smooth_image_at_a_small_observed_fraction():
     img = _smooth(40)
     mask = random_observed_mask(img.shape, 0.1, seed=0)
@@ -75,6 +74,22 @@ def test_inpainting_recovers_a_smooth_image_at_a_small_observed_fraction():
     assert res.metrics["ssim_missing"] > 0.9
     assert np.array_equal(res.inpainted[mask], img[mask])
     assert res.ledger["within_budget"] and res.ledger["empirical"] <= res.ledger["certified_bound"]
+    # the post-embedding stages carry the amplitudes (1/sqrt(2m), 1, ..., intensity range), the embedding the rest
+    rows = res.ledger["rows"]
+    assert rows[1]["target"] == pytest.approx(1 / np.sqrt(2 * 64))
+    assert rows[-1]["target"] == pytest.approx(np.ptp(img[mask]))
+    assert rows[0]["target"] == pytest.approx(budget.value * np.sqrt(2 * 64) / np.ptp(img[mask]))
+
+
+def test_amplitude_allocation_product_and_bad_input():
+    targets = amplitude_matched(3.0, 5, feature_spread=16.0, output_amplitude=0.5)
+    assert np.prod(targets) == pytest.approx(3.0) and targets[1] == 1 / 16 and targets[-1] == 0.5
+    with pytest.raises(ValueError, match="num_components"):
+        amplitude_matched(3.0, 2)
+    with pytest.raises(ValueError, match="output_amplitude"):
+        amplitude_matched(3.0, 4, output_amplitude=0.0)
+    with pytest.raises(ValueError, match="output_amplitude"):
+        INRInpainting(output_amplitude=-1.0)
 
 
 def test_bad_masks_raise():
