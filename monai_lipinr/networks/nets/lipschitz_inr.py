@@ -33,6 +33,7 @@ from monai_lipinr.lipschitz.ledger import LipschitzLedger
 from monai_lipinr.lipschitz.sll import SLLBlock, SLLProjection
 from monai_lipinr.networks.blocks.output_gain import BoundedGain
 from monai_lipinr.ops.forward_jacobian import sequential_forward_jacobian
+from monai_lipinr.ops.fusion import fuse_stages
 from monai_lipinr.ops.validation import check_option
 
 __all__ = ["LipschitzINR", "EMBEDDINGS", "ACTIVATIONS", "CONSTRAINTS"]
@@ -323,8 +324,10 @@ class LipschitzINR(nn.Module):
         """Evaluate the network at ``points`` ``(..., spatial_dims)`` (network units) → ``(..., out_channels)``."""
         self._check_points(points)
         lead = points.shape[:-1]
-        h = self.embedding(points.reshape(-1, self.spatial_dims))
-        return self.body(h).reshape(*lead, self.out_channels)
+        h = points.reshape(-1, self.spatial_dims)
+        for step in self._forward_steps():
+            h = step(h)
+        return h.reshape(*lead, self.out_channels)
 
     def forward_with_jacobian(self, points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Value and exact Jacobian w.r.t. the input coordinates in one forward pass.
@@ -338,4 +341,8 @@ class LipschitzINR(nn.Module):
         self._check_points(points)
         if points.ndim != 2:
             raise ValueError(f"points must have shape (N, {self.spatial_dims}), got {tuple(points.shape)}.")
-        return sequential_forward_jacobian([self.embedding, *self.body], points)
+        return sequential_forward_jacobian(self._forward_steps(), points)
+
+    def _forward_steps(self) -> list:
+        # forward order with every Linear -> Sine pair fused (ω folded into the weights, see ops.fusion)
+        return fuse_stages([self.embedding, *self.body])
