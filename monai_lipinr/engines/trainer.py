@@ -24,6 +24,7 @@ import torch
 from ignite.engine import Events
 from monai.engines import Trainer
 from monai.engines.utils import IterationEvents
+from monai.handlers import EarlyStopHandler
 from monai.utils import ensure_tuple
 
 from monai_lipinr.engines.handlers import HistoryRecorder, ProgressBarHandler
@@ -57,7 +58,8 @@ class INRTrainer(Trainer):
             ``max_iterations`` (one epoch). Must divide ``max_iterations``.
         lr_scheduler: stepped after every optimiser step (``None``: none).
         device: ``state.device`` (batches are not moved: the sampler yields them on the right device).
-        handlers: MONAI/ignite handlers (objects with ``attach(engine)``) attached at construction.
+        handlers: MONAI/ignite handlers (objects with ``attach(engine)``) attached at construction; an
+            ``EarlyStopHandler`` created without ``trainer`` is set to stop this engine.
         log_every: record ``{"iteration", **terms}`` (0-based iteration, floats) in ``state.history`` at every
             ``log_every``-th iteration and at the last one; ``None``: no history.
         progress: show a ``tqdm`` progress bar (``desc``: its label).
@@ -124,6 +126,14 @@ class INRTrainer(Trainer):
             ProgressBarHandler(desc=desc).attach(self)
         if handlers is not None:
             self._register_handlers(ensure_tuple(handlers))
+
+    def _register_handlers(self, handlers: Sequence) -> None:
+        """Attach handlers; a MONAI ``EarlyStopHandler`` given without a trainer stops this engine."""
+        for handler in ensure_tuple(handlers):
+            # EarlyStopHandler keeps its ignite EarlyStopping in ``_handler`` until a trainer is set
+            if isinstance(handler, EarlyStopHandler) and getattr(handler, "_handler", False) is None:
+                handler.set_trainer(self)
+            handler.attach(self)
 
     # ------------------------------------------------------------------------------------------
     def _iteration(self, engine: INRTrainer, batchdata: Any) -> list[dict[str, torch.Tensor]]:
