@@ -179,3 +179,18 @@ def test_output_ceiling_starts_at_zero_and_certifies():
         opt.step()
     assert net.ledger().certified_bound <= 2.0 * (1 + 1e-3)
     assert float(net(x).abs().max()) > 0.0
+
+
+def test_forward_with_jacobian_on_a_subset_of_points():
+    torch.manual_seed(0)
+    net = SIREN(3, 3, hidden_features=16, num_layers=2, constraint="bjorck", budget=2.0).double().eval()
+    x = torch.rand(20, 3, dtype=torch.float64)
+    u_all, j_all = net.forward_with_jacobian(x)
+    u, j = net.forward_with_jacobian(x, jacobian_points=7)
+    assert u.shape == (20, 3) and j.shape == (7, 3, 3)
+    torch.testing.assert_close(u, u_all)
+    torch.testing.assert_close(j, j_all[:7])
+    assert net.forward_with_jacobian(x, jacobian_points=50)[1].shape == (20, 3, 3)
+    for bad in (0, -3, 2.5, True, "5"):
+        with pytest.raises(ValueError, match="jacobian_points"):
+            net.forward_with_jacobian(x, jacobian_points=bad)

@@ -107,6 +107,22 @@ class _PreparedRegistration:
     t_start: float
 
 
+def _parameter_groups(net: torch.nn.Module, cfg: RegistrationConfig) -> list[dict[str, Any]]:
+    """Adam parameter groups: hidden layers at ``learning_rate``, the output layer at
+    ``output_learning_rate`` (its bias is a displacement in network units), the gain at
+    ``gain_learning_rate``."""
+    gain = [p for m in net.modules() if isinstance(m, BoundedGain) for p in m.parameters()]
+    linears = [m for m in net.body if isinstance(m, torch.nn.Linear)]
+    output = list(linears[-1].parameters()) if linears and cfg.output_learning_rate is not None else []
+    special = {id(p) for p in gain + output}
+    groups = [{"params": [p for p in net.parameters() if id(p) not in special], "lr": cfg.learning_rate}]
+    if output:
+        groups.append({"params": output, "lr": cfg.output_learning_rate})
+    if gain:
+        groups.append({"params": gain, "lr": cfg.gain_learning_rate})
+    return groups
+
+
 def _as_image(source: Any, name: str) -> sitk.Image:
     if source is None:
         raise ValueError(f"{name} is required (a path, a SimpleITK image or a MONAI MetaTensor), got None.")
@@ -278,12 +294,7 @@ class INRRegistration:
         moving_sampler = NetworkImageSampler(self._window(moving_img), coords, device=device)
 
         net = build_network(cfg, budget.value, coords.scale).to(device)
-        gain_params = [p for m in net.modules() if isinstance(m, BoundedGain) for p in m.parameters()]
-        other_params = [p for p in net.parameters() if all(p is not g for g in gain_params)]
-        groups = [{"params": other_params, "lr": cfg.learning_rate}]
-        if gain_params:
-            groups.append({"params": gain_params, "lr": cfg.gain_learning_rate})
-        optimizer = torch.optim.Adam(groups)
+        optimizer = torch.optim.Adam(_parameter_groups(net, cfg))
         if cfg.constraint == "bjorck":
             register_retraction(optimizer, net)
         similarity = PointNCCLoss()
@@ -291,8 +302,8 @@ class INRRegistration:
 
         def loss_function(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
             x = batch["points"]
-            if regularizer is not None:
-                u, jac = net.forward_with_jacobian(x)
+            if regularizer is not None:  # batches are random, so the first m points are a random subset
+                u, jac = net.forward_with_jacobian(x, jacobian_points=cfg.regularizer_points)
             else:
                 u, jac = net(x), None
             loss_sim = similarity(moving_sampler(x + u), batch["values"])

@@ -130,3 +130,24 @@ def test_output_share_derived_from_displacement_prior():
     net = build_network(RegistrationConfig(hidden_features=16, allocation_kwargs={"k_min": 0.5}), 2.0, 200.0)
     assert net._allocation_kwargs["k_min"] == 0.5
     assert net.ledger().certified_bound <= 2.0 * (1 + 1e-3)
+
+
+def test_parameter_groups_and_regularizer_subset(synthetic_pair, fast):
+    from monai_lipinr.apps.registration.config import build_network
+    from monai_lipinr.apps.registration.engine import _parameter_groups
+
+    cfg = RegistrationConfig(hidden_features=16, learning_rate=1e-3, output_learning_rate=1e-4)
+    net = build_network(cfg, 2.0, scale_mm=200.0)
+    groups = _parameter_groups(net, cfg)
+    assert [g["lr"] for g in groups] == [1e-3, 1e-4]
+    out = [m for m in net.body if isinstance(m, torch.nn.Linear)][-1]
+    assert {id(p) for p in groups[1]["params"]} == {id(p) for p in out.parameters()}
+    assert sum(len(g["params"]) for g in groups) == len(list(net.parameters()))
+    assert len(_parameter_groups(net, RegistrationConfig(hidden_features=16))) == 1
+    # the regulariser on a subset of each batch: same API, still recovers motion
+    fixed, moving, mask, fl, ml = synthetic_pair
+    result = INRRegistration(**dict(fast, regularizer_points=64)).fit(fixed, moving, mask, landmarks=(fl, ml))
+    assert result.metrics["tre_mm"]["mean"] < 0.5 * result.metrics["tre_before_mm"]["mean"]
+    for field, bad in (("regularizer_points", 0), ("regularizer_points", 1.5), ("output_learning_rate", -1.0)):
+        with pytest.raises(ValueError, match=field):
+            RegistrationConfig(**{field: bad}).validate()
