@@ -9,6 +9,8 @@ moving points (ITK convention). A failing run leaves no partial output.
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import sys
 from pathlib import Path
 
@@ -30,6 +32,9 @@ def add_training_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--iterations", type=int, default=None)
     g.add_argument("--batch-size", type=int, default=None)
     g.add_argument("--hidden-features", type=int, default=None)
+    g.add_argument("--learning-rate", type=float, default=None, help="Adam learning rate (hidden layers)")
+    g.add_argument("--regularizer-points", type=int, default=None,
+                   help="points per batch carrying the Jacobian regulariser (default 1000)")
     g.add_argument("--seed", type=int, default=None)
     g.add_argument("--device", default=None, help="cpu, cuda, cuda:1, … (default cpu)")
     g.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -43,6 +48,7 @@ def config_from_args(args: argparse.Namespace, **defaults):
         "strain": "max_strain", "fold_free": "fold_free", "allocation": "allocation", "constraint": "constraint",
         "preset": "preset", "regularizer": "regularizer", "iterations": "iterations", "batch_size": "batch_size",
         "hidden_features": "hidden_features", "seed": "seed", "device": "device",
+        "learning_rate": "learning_rate", "regularizer_points": "regularizer_points",
     }
     values = dict(defaults)
     for arg, field in mapping.items():
@@ -90,7 +96,9 @@ def register_to_folder(fixed, moving, output, config, fixed_mask=None, fixed_lan
         result = INRRegistration(config).fit(fixed_img, moving_img, mask, landmarks=landmarks,
                                              checkpoint=checkpoint, resume=checkpoint is not None)
         write_registration_outputs(result, tmp, fixed_img, moving_img,
-                                   extra={"inputs": {"fixed": str(fixed), "moving": str(moving)}, **(extra or {})})
+                                   extra={"inputs": {"fixed": str(fixed), "moving": str(moving)},
+                                          "config": json.loads(json.dumps(dataclasses.asdict(config), default=str)),
+                                          **(extra or {})})
     return result
 
 

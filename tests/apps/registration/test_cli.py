@@ -32,7 +32,8 @@ def cli_output(inputs, tmp_path_factory):
     out = tmp_path_factory.mktemp("runs") / "out"
     rc = main(["register", "--fixed", str(inputs / "fixed.nii.gz"), "--moving", str(inputs / "moving.mha"),
                "--fixed-mask", str(inputs / "mask.nrrd"), "--fixed-landmarks", str(inputs / "fixed.csv"),
-               "--moving-landmarks", str(inputs / "moving.csv"), "--output", str(out), *SMALL])
+               "--moving-landmarks", str(inputs / "moving.csv"), "--output", str(out), *SMALL,
+               "--regularizer-points", "500", "--learning-rate", "2e-4"])
     assert rc == 0
     return out
 
@@ -45,6 +46,7 @@ def test_register_writes_all_outputs(cli_output):
     assert report["metrics"]["tre_mm"]["mean"] < report["metrics"]["tre_before_mm"]["mean"]
     assert report["ledger"]["certified_bound"] <= 2.0 * (1 + 1e-3)
     assert report["budget"]["value"] == pytest.approx(2.0)
+    assert report["config"]["regularizer_points"] == 500 and report["config"]["learning_rate"] == 2e-4
 
 
 def test_monai_ddf_and_itk_field_agree_on_landmarks(cli_output, inputs, synthetic_pair):
