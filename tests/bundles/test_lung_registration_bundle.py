@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -49,7 +50,8 @@ def test_bundle_runs_with_monai_bundle_cli(tmp_path):
            "--tensorboard_dir", str(out / "tb")]
     for key, value in TINY.items():
         cmd += [f"--{key}", str(value)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}  # tiny run: avoid thread contention on a shared machine
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=tmp_path, env=env)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     # MONAI's StatsHandler logged the loss terms at iterations 2 and 4
     logged = [line for line in proc.stdout.splitlines() if "Iter: " in line and "similarity: " in line]

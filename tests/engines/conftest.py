@@ -40,3 +40,14 @@ def tiny_config() -> dict:
     return {"iterations": 20, "batch_size": 512, "hidden_features": 16, "num_layers": 2, "progress": False,
             "empirical_starts": 2, "empirical_steps": 2, "learning_rate": 1e-3, "log_every": 1,
             "chunk_size": 8192}
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny problems: one intra-op thread (two threads contend badly on a shared 2-core machine)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
