@@ -1,7 +1,7 @@
 """The tutorials never rot: every notebook is in sync with its percent script and runs headless in fast mode.
 
 Source of truth: ``tutorials/NN_name.py`` (jupytext percent format). ``tutorials/NN_name.ipynb`` is generated
-from it (``jupytext --to ipynb tutorials/NN_*.py``) and shipped without outputs. The suite executes the
+from it (``jupytext --update --to ipynb tutorials/NN_*.py``) and shipped without outputs. The suite executes the
 *notebook* through a Jupyter kernel of the running interpreter (``nbclient``) with ``MONAI_LIPINR_FAST=1``
 — the path a reader takes — and checks that each tutorial saved its figures and that its cells displayed
 figures inline.
@@ -19,7 +19,7 @@ from nbclient import NotebookClient
 TUTORIAL_DIR = Path(__file__).resolve().parents[2] / "tutorials"
 SCRIPTS = sorted(TUTORIAL_DIR.glob("[0-9][0-9]_*.py"))
 IDS = [p.stem for p in SCRIPTS]
-SYNC_HINT = "regenerate it with: jupytext --to ipynb tutorials/NN_*.py (the .py file is the source of truth)"
+SYNC_HINT = "regenerate it with: jupytext --update --to ipynb tutorials/NN_*.py (the .py file is the source of truth)"
 
 
 def _cells(nb) -> list[tuple[str, str]]:
@@ -56,6 +56,9 @@ def test_notebook_runs_in_fast_mode(script, tmp_path, monkeypatch):
     monkeypatch.setenv("MONAI_LIPINR_TUTORIAL_OUTPUT", str(tmp_path))
     monkeypatch.delenv("MPLBACKEND", raising=False)  # the kernel's inline backend, as a reader sees it
     monkeypatch.delenv("MONAI_LIPINR_SHARED", raising=False)
+    # small problems: one BLAS/OpenMP thread is faster, and much faster on a busy 2-core machine
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    monkeypatch.setenv("MKL_NUM_THREADS", "1")
     notebook = nbformat.read(script.with_suffix(".ipynb"), as_version=4)
     client = NotebookClient(notebook, timeout=600, kernel_name="python3", allow_errors=False,
                             resources={"metadata": {"path": str(tmp_path)}})
