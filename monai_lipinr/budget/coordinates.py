@@ -46,7 +46,7 @@ class NetworkCoordinates:
     Raises:
         ValueError: for a non-finite centre, ``spatial_dims`` other than 2/3, or a non-positive scale.
 
-    Example:
+    Examples:
         >>> nc = NetworkCoordinates.from_image(fixed_sitk_image)
         >>> xt = nc.world_to_network(points_mm)       # (N, 3) network units
         >>> u_mm = nc.displacement_to_world(net(xt))  # (N, 3) mm, LPS

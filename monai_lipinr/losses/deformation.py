@@ -202,7 +202,11 @@ class JacobianFoldingLoss(DeformationJacobianLoss):
     Args:
         margin: ``ε``; points with ``det >= ε`` cost nothing. Default 0.1.
         power: ``p >= 1``; default 2.
-        kind, spacing, ddf_units, spatial_dims, reduction: see :class:`DeformationJacobianLoss`.
+        kind: see :class:`DeformationJacobianLoss`.
+        spacing: see :class:`DeformationJacobianLoss`.
+        ddf_units: see :class:`DeformationJacobianLoss`.
+        spatial_dims: see :class:`DeformationJacobianLoss`.
+        reduction: see :class:`DeformationJacobianLoss`.
 
     Example::
 
@@ -238,7 +242,11 @@ class JacobianVolumeLoss(DeformationJacobianLoss):
     """Penalises local volume change ``|det(I + ∇u) − 1|`` (zero for volume-preserving fields).
 
     Args:
-        kind, spacing, ddf_units, spatial_dims, reduction: see :class:`DeformationJacobianLoss`.
+        kind: see :class:`DeformationJacobianLoss`.
+        spacing: see :class:`DeformationJacobianLoss`.
+        ddf_units: see :class:`DeformationJacobianLoss`.
+        spatial_dims: see :class:`DeformationJacobianLoss`.
+        reduction: see :class:`DeformationJacobianLoss`.
     """
 
     def pointwise(self, displacement_jacobian: torch.Tensor) -> torch.Tensor:
@@ -257,7 +265,11 @@ class HyperelasticLoss(DeformationJacobianLoss):
         length_weight: ``α_l >= 0`` (default 1).
         volume_weight: ``α_v >= 0`` (default 1).
         det_floor: in ``(0, 1)``, default 0.1.
-        kind, spacing, ddf_units, spatial_dims, reduction: see :class:`DeformationJacobianLoss`.
+        kind: see :class:`DeformationJacobianLoss`.
+        spacing: see :class:`DeformationJacobianLoss`.
+        ddf_units: see :class:`DeformationJacobianLoss`.
+        spatial_dims: see :class:`DeformationJacobianLoss`.
+        reduction: see :class:`DeformationJacobianLoss`.
     """
 
     def __init__(

@@ -155,7 +155,8 @@ class SDLogJacobianMetric(JacobianDeterminantMetric):
     Args:
         clamp: lower clamp of ``det J + offset`` before the log (default 1e-9).
         offset: added before clamping (``3.0`` for the Learn2Reg convention; default 0).
-        reduction, get_not_nans: see :class:`JacobianDeterminantMetric`.
+        reduction: see :class:`JacobianDeterminantMetric`.
+        get_not_nans: see :class:`JacobianDeterminantMetric`.
     """
 
     def __init__(

@@ -220,7 +220,9 @@ class CoordinateGridd(OutputKeyMapTransform):
 
     Args:
         keys: image keys.
-        space, coordinates, dtype: as :class:`CoordinateGrid`.
+        space: as :class:`CoordinateGrid`.
+        coordinates: as :class:`CoordinateGrid`.
+        dtype: as :class:`CoordinateGrid`.
         output_keys: explicit output keys (default ``key + coords_postfix``).
         coords_postfix: default ``"_coords"``.
         allow_missing_keys: skip missing keys.
@@ -287,7 +289,11 @@ class RandomMaskedCoordinatesd(Randomizable, OutputKeyMapTransform):
 
     Args:
         keys: mask keys.
-        num_samples, space, coordinates, jitter, dtype: as :class:`RandomMaskedCoordinates`.
+        num_samples: as :class:`RandomMaskedCoordinates`.
+        space: as :class:`RandomMaskedCoordinates`.
+        coordinates: as :class:`RandomMaskedCoordinates`.
+        jitter: as :class:`RandomMaskedCoordinates`.
+        dtype: as :class:`RandomMaskedCoordinates`.
         output_keys: explicit output keys (default ``key + coords_postfix``).
         coords_postfix: default ``"_coords"``.
         allow_missing_keys: skip missing keys.

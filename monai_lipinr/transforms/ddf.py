@@ -298,7 +298,11 @@ class INRToDDFd(OutputKeyMapTransform):
 
     Args:
         keys: fixed image keys.
-        network, coordinates, chunk_size, dtype, compute_dtype: as :class:`INRToDDF`.
+        network: as :class:`INRToDDF`.
+        coordinates: as :class:`INRToDDF`.
+        chunk_size: as :class:`INRToDDF`.
+        dtype: as :class:`INRToDDF`.
+        compute_dtype: as :class:`INRToDDF`.
         moving_key: optional key of a moving image on another grid (see :func:`inr_to_ddf`).
         output_keys: explicit output keys (default ``key + ddf_postfix``).
         ddf_postfix: default ``"_ddf"``.

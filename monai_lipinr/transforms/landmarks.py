@@ -190,7 +190,11 @@ class WarpLandmarks(Transform):
 
     Args:
         field: default displacement source (network, MONAI DDF or SimpleITK field); can be overridden per call.
-        coordinates, geometry, moving, chunk_size, outside: as :func:`warp_points`.
+        coordinates: as :func:`warp_points`.
+        geometry: as :func:`warp_points`.
+        moving: as :func:`warp_points`.
+        chunk_size: as :func:`warp_points`.
+        outside: as :func:`warp_points`.
     """
 
     backend = [TransformBackends.TORCH, TransformBackends.NUMPY]
@@ -228,7 +232,11 @@ class WarpLandmarksd(OutputKeyMapTransform):
         keys: landmark keys (``(N, D)`` LPS mm).
         field: fixed displacement source, or ``None`` to read it from ``data[field_key]``.
         field_key: key of the displacement source in the data (e.g. ``"ddf"``).
-        coordinates, geometry, moving, chunk_size, outside: as :func:`warp_points`.
+        coordinates: as :func:`warp_points`.
+        geometry: as :func:`warp_points`.
+        moving: as :func:`warp_points`.
+        chunk_size: as :func:`warp_points`.
+        outside: as :func:`warp_points`.
         output_keys: explicit output keys (default: the input keys).
         allow_missing_keys: skip missing keys.
 

@@ -89,7 +89,8 @@ def voxel_indices(shape: Sequence[int], start: int = 0, stop: int | None = None,
 
     Args:
         shape: spatial shape in array-axis order.
-        start, stop: range of flat (C-order) voxel numbers; ``stop=None`` means all voxels.
+        start: first flat (C-order) voxel number of the range.
+        stop: end (exclusive) of the range of flat voxel numbers; ``None`` means up to the last voxel.
         device: torch device of the result.
 
     Returns:

@@ -112,7 +112,8 @@ class MaskedPSNR(_MaskedImageMetric):
 
     Args:
         data_range: intensity range (1 for images in ``[0, 1]``).
-        reduction, get_not_nans: as MONAI metrics.
+        reduction: as MONAI metrics.
+        get_not_nans: as MONAI metrics.
     """
 
     _fn = staticmethod(compute_masked_psnr)
@@ -123,7 +124,8 @@ class MaskedSSIM(_MaskedImageMetric):
 
     Args:
         data_range: intensity range (1 for images in ``[0, 1]``).
-        reduction, get_not_nans: as MONAI metrics.
+        reduction: as MONAI metrics.
+        get_not_nans: as MONAI metrics.
     """
 
     _fn = staticmethod(compute_masked_ssim)

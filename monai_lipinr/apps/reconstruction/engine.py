@@ -162,7 +162,7 @@ class INRReconstruction:
         config: a :class:`ReconstructionConfig`; keyword arguments override its fields
             (e.g. ``INRReconstruction(iterations=300, constraint="none")``).
 
-    Example:
+    Examples:
         >>> geom = ParallelBeamGeometry(np.linspace(0, np.pi, 60, endpoint=False), 256, 1.0)
         >>> result = INRReconstruction().fit(sinogram, geom)
         >>> result.hu.shape, result.ledger["utilization"]

@@ -183,7 +183,7 @@ class ParallelBeamGeometry(ScanGeometry):
 
     Args: as :class:`ScanGeometry`.
 
-    Example:
+    Examples:
         >>> geom = ParallelBeamGeometry(np.linspace(0, np.pi, 60, endpoint=False), 256, 1.0)
     """
 
@@ -208,8 +208,11 @@ class FanBeamGeometry(ScanGeometry):
     """Fan-beam geometry: source at ``c - D_so e_s(θ)``, detector centred at ``c + (D_sd - D_so) e_s(θ)``.
 
     Args:
-        angles, num_detectors, detector_spacing, centre, detector_offset: as :class:`ScanGeometry`
-            (spacing and offset measured on the detector itself, mm).
+        angles: as :class:`ScanGeometry`.
+        num_detectors: as :class:`ScanGeometry`.
+        detector_spacing: as :class:`ScanGeometry`, measured on the detector itself (mm).
+        centre: as :class:`ScanGeometry`.
+        detector_offset: as :class:`ScanGeometry`, measured on the detector itself (mm).
         source_to_isocentre: ``D_so``, source to rotation centre distance in mm.
         source_to_detector: ``D_sd``, source to detector distance in mm (``> D_so``).
         detector_shape: ``"flat"`` (bins equally spaced on a line) or ``"arc"`` (equiangular bins on a

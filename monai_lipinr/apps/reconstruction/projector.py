@@ -135,7 +135,8 @@ class RayProjector(nn.Module):
             field: callable mapping ``(N, 2)`` world mm to ``(N,)`` or ``(N, 1)`` values.
             ray_indices: ``(B,)`` indices into the flattened sinogram; ``None`` = every ray, returned as
                 ``(num_views, num_detectors)``.
-            stratified, generator: see :meth:`sample_points`.
+            stratified: see :meth:`sample_points`.
+            generator: see :meth:`sample_points`.
 
         Returns:
             ``(B,)`` integrals, or the full ``(num_views, num_detectors)`` sinogram when ``ray_indices`` is None.

@@ -136,7 +136,7 @@ class INRRegistration:
         config: a :class:`RegistrationConfig`; keyword arguments override its fields
             (e.g. ``INRRegistration(iterations=500, allocation="uniform")``).
 
-    Example:
+    Examples:
         >>> reg = INRRegistration(max_strain=2.0, allocation="exponential")
         >>> result = reg.fit("fixed.nii.gz", "moving.nii.gz", landmarks=("f.csv", "m.csv"))
         >>> result.metrics["tre_mm"]["mean"], result.metrics["folding_rate"]
@@ -244,7 +244,10 @@ class INRRegistration:
         then turn it into a result with :meth:`finish`.
 
         Args:
-            fixed, moving, fixed_mask, landmarks: as :meth:`fit`.
+            fixed: as :meth:`fit`.
+            moving: as :meth:`fit`.
+            fixed_mask: as :meth:`fit`.
+            landmarks: as :meth:`fit`.
             handlers: MONAI/ignite handlers to attach.
             epoch_length: iterations per engine epoch (default: ``iterations``, one epoch); must divide
                 ``config.iterations``.
