@@ -13,7 +13,9 @@ from __future__ import annotations
 import importlib.resources
 from pathlib import Path
 
-__all__ = ["BUNDLES", "bundle_root", "bundle_config"]
+from monai_lipinr.bundles.staging import StagedOutputDir
+
+__all__ = ["BUNDLES", "StagedOutputDir", "bundle_root", "bundle_config"]
 
 #: Names of the shipped bundles.
 BUNDLES: tuple[str, ...] = ("lung_registration",)

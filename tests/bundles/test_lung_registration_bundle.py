@@ -16,7 +16,7 @@ import torch
 from monai.bundle import ConfigParser
 
 from monai_lipinr.apps.registration import INRRegistration
-from monai_lipinr.bundles import BUNDLES, bundle_config, bundle_root
+from monai_lipinr.bundles import BUNDLES, StagedOutputDir, bundle_config, bundle_root
 from monai_lipinr.data.samples import demo_sample_paths
 
 TINY = {"registration#hidden_features": 16, "registration#batch_size": 1024, "registration#empirical_starts": 2,
@@ -47,7 +47,7 @@ def test_bundle_runs_with_monai_bundle_cli(tmp_path):
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "monai.bundle", "run", "--config_file", str(bundle_config()),
            "--iterations", "4", "--log_every", "2", "--checkpoint_every", "4", "--output_dir", str(out),
-           "--tensorboard_dir", str(out / "tb")]
+           "--tensorboard", "True"]
     for key, value in TINY.items():
         cmd += [f"--{key}", str(value)]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}  # tiny run: avoid thread contention on a shared machine
@@ -80,4 +80,24 @@ def test_bundle_runs_with_monai_bundle_cli(tmp_path):
     assert len(ckpts) == 1
     state = torch.load(ckpts[0], weights_only=True)
     assert {"trainer", "network", "optimizer", "sampler"} <= set(state) and state["trainer"]["iteration"] == 4
-    assert list((out / "tb").glob("events.out.tfevents.*"))
+    assert list((out / "tensorboard").glob("events.out.tfevents.*"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # no staging folder left
+
+
+def test_staged_output_dir_commit_abort_and_failed_process(tmp_path):
+    staged = StagedOutputDir(tmp_path / "a")
+    (staged.path / "x.txt").write_text("1")
+    assert not (tmp_path / "a").exists()
+    assert staged.commit() == tmp_path / "a" and (tmp_path / "a" / "x.txt").is_file()
+    with pytest.raises(FileExistsError, match="overwrite"):
+        StagedOutputDir(tmp_path / "a")
+    aborted = StagedOutputDir(tmp_path / "b")
+    aborted.abort()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a"]
+    # a process that dies with an uncommitted staging folder (what a failing bundle run does) leaves nothing
+    code = ("import sys; from monai_lipinr.bundles import StagedOutputDir; s = StagedOutputDir(sys.argv[1]); "
+            "(s.path / 'half.txt').write_text('x'); raise RuntimeError('registration failed')")
+    proc = subprocess.run([sys.executable, "-c", code, str(tmp_path / "c")], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode != 0 and "registration failed" in proc.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a"]
