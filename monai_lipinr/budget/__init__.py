@@ -5,6 +5,8 @@
 * :class:`NetworkCoordinates` — the one isotropic map ``x̃ = (x - c) / s`` (DESIGN.md §2).
 * priors: :class:`StrainPrior`, :class:`IntensityGradientPrior`, :class:`ImageGradientOracle`,
   :class:`BandwidthPrior`, each returning a :class:`BudgetEstimate`.
+* shares: :func:`output_stage_share` (the output stage's share from the output amplitude), the
+  ``"first_heavy_output"`` allocation and :func:`allocate_with_output_share`.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from monai_lipinr.budget.priors import (
     IntensityGradientPrior,
     StrainPrior,
 )
+from monai_lipinr.budget.shares import allocate_with_output_share, first_heavy_output, output_stage_share
 
 __all__ = [
     "BandwidthPrior",
@@ -36,9 +39,12 @@ __all__ = [
     "IntensityGradientPrior",
     "NetworkCoordinates",
     "StrainPrior",
+    "allocate_with_output_share",
     "apply_affine_to_points",
     "as_points",
+    "first_heavy_output",
     "is_sitk_image",
     "lps_ras_flip",
+    "output_stage_share",
     "sitk_to_channel_first",
 ]

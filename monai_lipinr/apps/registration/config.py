@@ -8,6 +8,8 @@ from typing import Any
 
 from torch import nn
 
+from monai_lipinr.budget.shares import DECREASING_RAMPS, allocate_with_output_share
+from monai_lipinr.budget.shares import output_stage_share as _output_stage_share
 from monai_lipinr.lipschitz.allocation import ALLOCATION_STRATEGIES
 from monai_lipinr.losses.deformation import HyperelasticLoss, JacobianFoldingLoss, JacobianVolumeLoss
 from monai_lipinr.networks.nets import SIREN, LipschitzINR
@@ -134,13 +136,14 @@ class RegistrationConfig:
                              f"{self.intensity_window!r}.")
 
 
-RAMPS = ("linear", "exponential", "cosine")
+RAMPS = DECREASING_RAMPS
 
 
 def output_stage_share(cfg: RegistrationConfig, scale_mm: float, budget: float, num_stages: int) -> float:
     """Budget share of the output stage: the largest plausible displacement in network units.
 
-    ``k_out = min(1, max_displacement_mm / s, K_B^(1/M))`` (the last term keeps the ramp feasible).
+    ``k_out = min(1, max_displacement_mm / s, K_B^(1/M))`` (the last term keeps the ramp feasible); see
+    :func:`monai_lipinr.budget.shares.output_stage_share`.
 
     Args:
         cfg: the configuration (``max_displacement_mm``).
@@ -148,7 +151,7 @@ def output_stage_share(cfg: RegistrationConfig, scale_mm: float, budget: float, 
         budget: the global budget ``K_B``.
         num_stages: number of budgeted stages ``M``.
     """
-    return min(1.0, cfg.max_displacement_mm / scale_mm, budget ** (1.0 / num_stages))
+    return _output_stage_share(cfg.max_displacement_mm / scale_mm, budget, num_stages)
 
 
 def build_network(cfg: RegistrationConfig, budget: float, scale_mm: float | None = None) -> LipschitzINR:
@@ -174,9 +177,9 @@ def build_network(cfg: RegistrationConfig, budget: float, scale_mm: float | None
         return cls(3, 3, constraint=None, **kwargs)
     net = cls(3, 3, constraint=cfg.constraint, budget=budget, allocation=cfg.allocation,
               allocation_kwargs=dict(cfg.allocation_kwargs), **kwargs)
-    if cfg.allocation in RAMPS and "k_min" not in cfg.allocation_kwargs and scale_mm is not None:
-        k_out = output_stage_share(cfg, scale_mm, budget, net.num_stages)
-        net.set_budget(budget, cfg.allocation, **{**cfg.allocation_kwargs, "k_min": k_out})
+    if cfg.allocation in RAMPS and scale_mm is not None:
+        allocate_with_output_share(net, budget, cfg.allocation, cfg.allocation_kwargs,
+                                   output_stage_share(cfg, scale_mm, budget, net.num_stages))
     return net
 
 
