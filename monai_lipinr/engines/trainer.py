@@ -2,9 +2,9 @@
 
 Fitting an implicit neural representation (a registration displacement, a CT attenuation map, ...) is a
 loop of optimisation steps on random batches of points. :class:`INRTrainer` runs that loop as a MONAI
-:class:`~monai.engines.Trainer` (an ignite ``Engine``), so that every MONAI/ignite handler works on it:
-``StatsHandler``, ``TensorBoardStatsHandler``, ``CheckpointSaver``/``CheckpointLoader``,
-``EarlyStopHandler`` (or ignite's ``EarlyStopping``), ``LrScheduleHandler``, ``ValidationHandler`` ...
+:class:`~monai.engines.Trainer` (an ignite ``Engine``), so that MONAI/ignite handlers work on it; tested:
+``StatsHandler``, ``TensorBoardStatsHandler``, ``CheckpointSaver``/``CheckpointLoader`` (exact resume),
+``EarlyStopHandler`` and ignite's ``EarlyStopping``.
 
 One engine iteration = one optimisation step on one batch of its "data loader" (an endless
 :class:`~monai_lipinr.engines.PointBatchSampler`, or any iterable of batches):

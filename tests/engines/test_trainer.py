@@ -20,7 +20,7 @@ from monai.handlers import (
 )
 
 from monai_lipinr.apps.registration import INRRegistration
-from monai_lipinr.engines import INRTrainer, PointBatchSampler, loss_score, output_loss
+from monai_lipinr.engines import HistoryRecorder, INRTrainer, PointBatchSampler, loss_score, output_loss
 
 
 class _Records(logging.Handler):
@@ -41,7 +41,7 @@ class _Records(logging.Handler):
         logging.getLogger(self.name_).removeHandler(self)
 
 
-def _toy_trainer(max_iterations=30, epoch_length=None, handlers=None, seed=0):
+def _toy_trainer(max_iterations=30, epoch_length=None, handlers=None, seed=0, progress=False):
     """Fit y = sin(3x) on 256 points with a small MLP (batches of 64)."""
     torch.manual_seed(seed)
     x = torch.linspace(-1, 1, 256)[:, None]
@@ -55,7 +55,7 @@ def _toy_trainer(max_iterations=30, epoch_length=None, handlers=None, seed=0):
 
     opt = torch.optim.Adam(net.parameters(), lr=1e-2)
     return INRTrainer(net, opt, loss_fn, sampler, max_iterations, epoch_length=epoch_length, handlers=handlers,
-                      log_every=1)
+                      log_every=1, progress=progress, desc="toy")
 
 
 def test_iteration_is_one_optimisation_step_and_output_follows_monai():
@@ -72,6 +72,16 @@ def test_iteration_is_one_optimisation_step_and_output_follows_monai():
     assert hist[-1]["rmse"] == pytest.approx(hist[-1]["loss"] ** 0.5, rel=1e-5)
     trainer.run()  # a finished run stays finished
     assert trainer.state.iteration == 60
+
+
+def test_progress_bar_and_history_interval(capsys):
+    trainer = _toy_trainer(max_iterations=30, progress=True)
+    HistoryRecorder(log_every=7).attach(trainer)  # a second recorder appends its own rows
+    trainer.run()
+    err = capsys.readouterr().err
+    assert "toy" in err and "30/30" in err and "loss=" in err
+    logged = [h["iteration"] for h in trainer.state.history]
+    assert logged.count(0) == 2 and logged.count(7) == 2 and logged.count(29) == 2 and logged.count(1) == 1
 
 
 def test_sampler_batches_and_state_round_trip():
