@@ -10,7 +10,7 @@ BENCH_VENV ?= .venv-bench
 BENCH_OUTPUT ?= bench_output
 BENCH_ARGS ?=
 
-.PHONY: install demo test test-all lint clean bench-env bench-registration
+.PHONY: install demo test test-all lint clean bench-env bench-registration docs
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,15 @@ test: install
 
 test-all: install
 	$(BIN)/python -m pytest -q -m ""
+
+# API reference + guide (mkdocs + mkdocstrings) into build/docs; strict: any warning (e.g. a docstring that
+# names a parameter the signature does not have) fails the build.
+$(VENV)/.docs-installed: $(VENV)/.installed setup.cfg
+	$(BIN)/python -m pip install --quiet torch==$(TORCH_VERSION) -e ".[docs]"
+	touch $@
+
+docs: $(VENV)/.docs-installed
+	$(BIN)/mkdocs build --strict
 
 lint: install
 	$(BIN)/ruff check monai_lipinr tests benchmarks
