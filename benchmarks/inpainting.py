@@ -1,12 +1,20 @@
 """Inpainting benchmark on photographs shipped by scikit-image: budget sweep around the oracle, allocation.
 
-For each test photograph (grey, resized to --size², --observed fraction of pixels observed at random),
-the oracle budget comes from the *other* photographs (leave-one-out references, resampled to the same
-grid). Reports PSNR/SSIM on the missing pixels for K/K_oracle in {0.25, 0.5, 1, 2, 4} and for uniform vs
-exponential vs first-heavy allocation at the oracle budget, mean ± sd over images × seeds, with paired
-t-tests (scipy) across (image, seed) pairs, and where quality peaks. Runs single-threaded.
+For each test photograph (grey, resized to --size², --observed fraction of pixels observed at random, one
+mask per seed), the oracle budget comes from the *other* photographs (leave-one-out references, resampled
+to the same grid). Per (photograph, seed) it fits FFN + SLL networks
 
-    python benchmarks/inpainting.py [--quick] [--seeds 3] [--json out.json]
+* at ``K/K_oracle`` in {0.25, 0.5, 1, 2, 4} with the default (amplitude-matched) allocation,
+* at the oracle budget with the ``uniform``, ``exponential`` and ``first_heavy`` allocations,
+* and the unconstrained FFN (``sigma`` = 1 cycle per network unit) for reference,
+
+and reports PSNR/SSIM on the missing pixels, mean ± sd over photographs × seeds, paired tests over
+(photograph, seed) pairs (Wilcoxon signed-rank and paired t, scipy), and where quality peaks. One torch
+thread. Long runs can be split over photographs and merged:
+
+    python benchmarks/inpainting.py --images camera astronaut --seeds 3 --json a.json
+    python benchmarks/inpainting.py --images coffee chelsea --seeds 3 --json b.json
+    python benchmarks/inpainting.py --merge a.json b.json
 """
 
 from __future__ import annotations
@@ -25,9 +33,11 @@ from skimage.transform import resize
 
 from monai_lipinr.apps.inpainting import InpaintingConfig, budget_sweep, oracle_budget, random_observed_mask
 
-__all__ = ["PHOTOS", "main"]
+__all__ = ["PHOTOS", "RATIOS", "ALLOCATIONS", "main"]
 
 PHOTOS = ("camera", "astronaut", "coffee", "chelsea", "rocket", "cat")
+RATIOS = (0.25, 0.5, 1.0, 2.0, 4.0)
+ALLOCATIONS = ("uniform", "exponential", "first_heavy")
 
 
 def _grey(name: str, size: int) -> np.ndarray:
@@ -36,87 +46,125 @@ def _grey(name: str, size: int) -> np.ndarray:
     return resize(img, (size, size), anti_aliasing=True)
 
 
+def run(names, size: int, observed: float, seeds: int, cfg: InpaintingConfig) -> list[dict]:
+    refs_all = {n: _grey(n, size) for n in PHOTOS}
+    rows = []
+    for name in names:
+        img = refs_all[name]
+        budget = oracle_budget([v for k, v in refs_all.items() if k != name], img.shape)
+        for seed in range(seeds):
+            mask = random_observed_mask(img.shape, observed, seed)
+            studies = [("sweep", cfg.allocation, RATIOS, {})]
+            studies += [("allocation", al, (1.0,), {"allocation": al}) for al in ALLOCATIONS]
+            studies += [("unconstrained", "none", (1.0,), {"constraint": "none"})]
+            for study, label, ratios, over in studies:
+                t = time.perf_counter()
+                for r in budget_sweep(img, mask, budget, ratios, [seed], cfg, **over):
+                    rows.append({"image": name, "study": study, "allocation": label, "size": size,
+                                 "observed": observed, "iterations": cfg.iterations,
+                                 "wall_s": (time.perf_counter() - t) / len(ratios), **r})
+                    print(json.dumps(rows[-1]), flush=True)
+    return rows
+
+
+def _paired(a: dict, b: dict) -> str:
+    ks = sorted(set(a) & set(b))
+    d = np.array([a[k] - b[k] for k in ks])
+    t = stats.ttest_rel([a[k] for k in ks], [b[k] for k in ks])
+    w = stats.wilcoxon(d) if np.any(d != 0) else None
+    wp = f"{w.pvalue:.3g}" if w is not None else "n/a"
+    return f"{d.mean():+.2f} ± {d.std(ddof=1):.2f} dB (n = {len(ks)}, Wilcoxon p = {wp}, paired t p = {t.pvalue:.3g})"
+
+
+def _k_emp(sel: list[dict]) -> np.ndarray:
+    """Empirical Lipschitz constant over the oracle budget (``budget = ratio · K_oracle``)."""
+    return np.array([r["empirical"] * r["ratio"] / r["budget"] for r in sel])
+
+
+def summarize(rows: list[dict]) -> str:
+    def key(r):
+        return (r["image"], r["seed"])
+
+    out = []
+    images = sorted({r["image"] for r in rows})
+    seeds = sorted({r["seed"] for r in rows})
+    r0 = rows[0]
+    out.append(f"Inpainting benchmark: {len(images)} photographs ({', '.join(images)}), {r0['size']}², "
+               f"{r0['observed']:.3g} observed, seeds {seeds}, FFN + SLL, {r0['iterations']} Adam steps.\n")
+    sweep = [r for r in rows if r["study"] == "sweep"]
+    alloc = sweep[0]["allocation"] if sweep else "?"
+    out.append(f"Budget sweep ({alloc} allocation), missing pixels, mean ± sd over photographs × seeds:\n")
+    out.append("| K/K_oracle | PSNR (dB) | SSIM | PSNR observed (dB) | K_emp / K_oracle | best ratio for (image, seed) |")
+    out.append("|---|---|---|---|---|---|")
+    best = {}
+    for k in {key(r) for r in sweep}:
+        best[k] = max((r for r in sweep if key(r) == k), key=lambda r: r["psnr_missing"])["ratio"]
+    for ratio in RATIOS:
+        sel = [r for r in sweep if r["ratio"] == ratio]
+        if not sel:
+            continue
+        p, s, o = (np.array([r[m] for r in sel]) for m in ("psnr_missing", "ssim_missing", "psnr_observed"))
+        u = _k_emp(sel)
+        out.append(f"| {ratio:g} | {p.mean():.2f} ± {p.std(ddof=1):.2f} | {s.mean():.3f} ± {s.std(ddof=1):.3f} | "
+                   f"{o.mean():.2f} | {u.mean():.2f} | {sum(v == ratio for v in best.values())} / {len(best)} |")
+    out.append("\nPer photograph, PSNR on missing pixels (mean over seeds):\n")
+    out.append("| photograph | K_oracle | " + " | ".join(f"×{r:g}" for r in RATIOS) + " | peak |")
+    out.append("|---|---|" + "---|" * len(RATIOS) + "---|")
+    for im in images:
+        means = [np.mean([r["psnr_missing"] for r in sweep if r["image"] == im and r["ratio"] == q]) for q in RATIOS]
+        k_or = np.mean([r["budget"] for r in sweep if r["image"] == im and r["ratio"] == 1.0])
+        out.append(f"| {im} | {k_or:.3g} | " + " | ".join(f"{m:.2f}" for m in means)
+                   + f" | ×{RATIOS[int(np.argmax(means))]:g} |")
+    at1 = {key(r): r["psnr_missing"] for r in sweep if r["ratio"] == 1.0}
+    out.append("\nOracle budget vs other budgets (ΔPSNR = oracle − other, paired over (photograph, seed)):\n")
+    for ratio in RATIOS:
+        if ratio != 1.0:
+            other = {key(r): r["psnr_missing"] for r in sweep if r["ratio"] == ratio}
+            out.append(f"- ×1 vs ×{ratio:g}: {_paired(at1, other)}")
+    out.append("\nAllocation at the oracle budget, PSNR / SSIM on missing pixels:\n")
+    out.append("| allocation | PSNR (dB) | SSIM | K_emp / K_oracle |")
+    out.append("|---|---|---|---|")
+    per = {alloc: [r for r in sweep if r["ratio"] == 1.0]}
+    for study, label in (("allocation", a) for a in ALLOCATIONS):
+        per[label] = [r for r in rows if r["study"] == study and r["allocation"] == label]
+    per["unconstrained FFN (σ = 1)"] = [r for r in rows if r["study"] == "unconstrained"]
+    for label, sel in per.items():
+        if not sel:
+            continue
+        p, s = (np.array([r[m] for r in sel]) for m in ("psnr_missing", "ssim_missing"))
+        u = _k_emp(sel)
+        out.append(f"| {label} | {p.mean():.2f} ± {p.std(ddof=1):.2f} | {s.mean():.3f} ± {s.std(ddof=1):.3f} | "
+                   f"{u.mean():.2f} |")
+    out.append("")
+    for label, sel in per.items():
+        if label != alloc and sel:
+            out.append(f"- {alloc} − {label}: {_paired(at1, {key(r): r['psnr_missing'] for r in sel})}")
+    return "\n".join(out)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--size", type=int, default=64)
     ap.add_argument("--observed", type=float, default=0.25)
-    ap.add_argument("--seeds", type=int, default=2)
-    ap.add_argument("--images", type=int, default=4, help="how many of the photographs to test on")
-    ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--json", default=None)
+    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--images", nargs="+", default=list(PHOTOS[:4]), choices=PHOTOS)
+    ap.add_argument("--iterations", type=int, default=500)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--json", default=None, help="write the rows here")
+    ap.add_argument("--merge", nargs="+", default=None, help="only summarise these JSON row files")
     args = ap.parse_args(argv)
-    torch.set_num_threads(1)
-    cfg = InpaintingConfig(iterations=150 if args.quick else 300, empirical_starts=4, empirical_steps=2)
-    ratios = (0.25, 0.5, 1.0, 2.0, 4.0)
-    allocations = ("uniform", "exponential", "first_heavy")
-    names = PHOTOS[: args.images]
-    refs_all = {n: _grey(n, args.size) for n in PHOTOS}
-    rows = []
+    if args.merge:
+        rows = [r for f in args.merge for r in json.loads(Path(f).read_text(encoding="utf-8"))]
+        print(summarize(rows))
+        return 0
+    torch.set_num_threads(args.threads)
+    cfg = InpaintingConfig(iterations=args.iterations, empirical_starts=4, empirical_steps=2)
     t0 = time.time()
-    for name in names:
-        img = refs_all[name]
-        budget = oracle_budget([v for k, v in refs_all.items() if k != name], img.shape)
-        for seed in range(args.seeds):
-            mask = random_observed_mask(img.shape, args.observed, seed)
-            for r in budget_sweep(img, mask, budget, ratios, [seed], cfg):
-                rows.append({"image": name, "study": "sweep", "allocation": cfg.allocation, **r})
-                print(json.dumps(rows[-1]), flush=True)
-            for al in allocations:
-                if al == cfg.allocation:
-                    continue
-                for r in budget_sweep(img, mask, budget, (1.0,), [seed], cfg, allocation=al):
-                    rows.append({"image": name, "study": "allocation", "allocation": al, **r})
-                    print(json.dumps(rows[-1]), flush=True)
-    print(f"\nInpainting benchmark: {len(names)} photographs ({', '.join(names)}), {args.size}², "
-          f"{args.observed:.3g} observed, {args.seeds} seeds, FFN + SLL, {cfg.iterations} Adam steps; "
-          f"wall {time.time() - t0:.0f} s (shared 2-core machine, 1 thread)\n")
-
-    def key(r):
-        return (r["image"], r["seed"])
-
-    sweep = [r for r in rows if r["study"] == "sweep"]
-    print(f"Budget sweep ({cfg.allocation} allocation): PSNR / SSIM on missing pixels, mean ± sd over images × seeds")
-    print("| K/K_oracle | PSNR (dB) | SSIM | K_m / K | best-ratio count |")
-    print("|---|---|---|---|---|")
-    best = {}
-    for k in {key(r) for r in sweep}:
-        sel = [r for r in sweep if key(r) == k]
-        best[k] = max(sel, key=lambda r: r["psnr_missing"])["ratio"]
-    for ratio in ratios:
-        sel = [r for r in sweep if r["ratio"] == ratio]
-        p = np.array([r["psnr_missing"] for r in sel])
-        s = np.array([r["ssim_missing"] for r in sel])
-        u = np.array([r["utilization"] for r in sel])
-        print(f"| {ratio:g} | {p.mean():.2f} ± {p.std(ddof=1):.2f} | {s.mean():.4f} ± {s.std(ddof=1):.4f} | "
-              f"{u.mean():.3f} | {sum(v == ratio for v in best.values())} |")
-    at1 = {key(r): r["psnr_missing"] for r in sweep if r["ratio"] == 1.0}
-    for ratio in ratios:
-        if ratio == 1.0:
-            continue
-        other = {key(r): r["psnr_missing"] for r in sweep if r["ratio"] == ratio}
-        ks = sorted(at1)
-        t = stats.ttest_rel([at1[k] for k in ks], [other[k] for k in ks])
-        print(f"oracle vs {ratio:g}×: mean ΔPSNR = {np.mean([at1[k] - other[k] for k in ks]):+.2f} dB, "
-              f"paired t = {t.statistic:.2f}, p = {t.pvalue:.3g}")
-    print("\nAllocation at the oracle budget: PSNR on missing pixels")
-    per_alloc = {cfg.allocation: at1}
-    for al in allocations:
-        if al != cfg.allocation:
-            per_alloc[al] = {key(r): r["psnr_missing"] for r in rows if r["study"] == "allocation" and
-                             r["allocation"] == al}
-    ks = sorted(at1)
-    for al, vals in per_alloc.items():
-        v = np.array([vals[k] for k in ks])
-        print(f"| {al} | {v.mean():.2f} ± {v.std(ddof=1):.2f} dB |")
-    base = per_alloc["uniform"]
-    for al in allocations:
-        if al == "uniform":
-            continue
-        t = stats.ttest_rel([per_alloc[al][k] for k in ks], [base[k] for k in ks])
-        print(f"{al} vs uniform: mean ΔPSNR = {np.mean([per_alloc[al][k] - base[k] for k in ks]):+.2f} dB, "
-              f"paired t = {t.statistic:.2f}, p = {t.pvalue:.3g}")
+    rows = run(args.images, args.size, args.observed, args.seeds, cfg)
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2), encoding="utf-8")
+    print(f"\nwall {time.time() - t0:.0f} s ({args.threads} thread(s), shared 2-core machine)\n")
+    print(summarize(rows))
     return 0
 
 

@@ -114,7 +114,10 @@ class InpaintingConfig:
 
     Attributes:
         preset: ``ffn`` (random Fourier features + ReLU; default, as in the paper), ``siren``, ``gaussian``.
-        constraint: ``sll`` (default), ``bjorck`` or ``spectral``.
+        constraint: ``sll`` (default), ``bjorck``, ``spectral`` or ``none`` (the unconstrained network for
+            comparison: no budget is enforced, the oracle budget is only reported).
+        sigma: standard deviation of the Fourier frequencies (cycles per network unit) of the unconstrained
+            ``ffn``; a constrained embedding is rescaled to its budget share, so it only shapes the spectrum.
         allocation: budget allocation strategy; allocation_kwargs: its parameters. Default ``amplitude``
             (:func:`amplitude_matched`; ``feature_spread`` and ``output_amplitude`` are derived from the
             network and the observed pixels unless given in ``allocation_kwargs``). The ramps
@@ -132,6 +135,7 @@ class InpaintingConfig:
 
     preset: str = "ffn"
     constraint: str = "sll"
+    sigma: float = 1.0
     allocation: str = AMPLITUDE_ALLOCATION
     allocation_kwargs: dict[str, Any] = dataclasses.field(default_factory=dict)
     output_amplitude: float | None = None
@@ -150,10 +154,10 @@ class InpaintingConfig:
     def validate(self) -> None:
         """Raise ``ValueError`` naming the first invalid field."""
         self.preset = look_up_option(self.preset, INPAINTING_PRESETS)
-        self.constraint = look_up_option(self.constraint, ("sll", "bjorck", "spectral"))
+        self.constraint = look_up_option(self.constraint, ("sll", "bjorck", "spectral", "none"))
         if self.allocation not in ALLOCATION_STRATEGIES:
             raise ValueError(f"allocation must be one of {sorted(ALLOCATION_STRATEGIES)}, got {self.allocation!r}.")
-        for name in ("budget_ratio", "learning_rate", "percentile", "output_amplitude"):
+        for name in ("budget_ratio", "learning_rate", "percentile", "output_amplitude", "sigma"):
             v = getattr(self, name)
             if v is None and name == "output_amplitude":
                 continue
@@ -221,13 +225,15 @@ class InpaintingResult:
 def _build_network(cfg: InpaintingConfig, channels: int, budget: float, amplitude: float = 1.0) -> LipschitzINR:
     common = dict(hidden_features=cfg.hidden_features, num_layers=cfg.num_layers, constraint=cfg.constraint,
                   budget=budget, allocation=cfg.allocation, allocation_kwargs=dict(cfg.allocation_kwargs))
+    if cfg.constraint == "none":
+        common = dict(hidden_features=cfg.hidden_features, num_layers=cfg.num_layers, constraint=None)
     if cfg.preset == "ffn":
-        net = FourierFeatureINR(2, channels, num_features=cfg.num_features, seed=cfg.seed, **common)
+        net = FourierFeatureINR(2, channels, num_features=cfg.num_features, seed=cfg.seed, sigma=cfg.sigma, **common)
     elif cfg.preset == "siren":
         net = SIREN(2, channels, **common)
     else:
         net = GaussianINR(2, channels, **common)
-    if cfg.allocation == AMPLITUDE_ALLOCATION:
+    if cfg.allocation == AMPLITUDE_ALLOCATION and cfg.constraint != "none":
         kwargs = {"feature_spread": feature_spread(net), "output_amplitude": amplitude, **cfg.allocation_kwargs}
         net.set_budget(budget, AMPLITUDE_ALLOCATION, **kwargs)
     return net

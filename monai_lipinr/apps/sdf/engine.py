@@ -127,7 +127,12 @@ class NeuralSDF:
         c = self.config
         return sample_sdf_points(mesh, coordinates, c.num_surface, c.num_near, c.num_volume, c.near_sigma, seed)
 
-    def fit(self, mesh: Any, samples: SDFSamples | None = None, evaluate: bool = True) -> SDFResult:
+    def heldout_samples(self, mesh: TriangleMesh, coordinates: NetworkCoordinates) -> SDFSamples:
+        """Held-out near/volume points (``seed + 1``) with exact signed distances, for the metrics."""
+        return sample_sdf_points(mesh, coordinates, 0, 4000, 4000, self.config.near_sigma, self.config.seed + 1)
+
+    def fit(self, mesh: Any, samples: SDFSamples | None = None, evaluate: bool = True,
+            heldout: SDFSamples | None = None) -> SDFResult:
         """Train the network on ``mesh`` and evaluate it.
 
         Args:
@@ -135,6 +140,7 @@ class NeuralSDF:
             samples: precomputed training points for this mesh and ``config.padding`` (reuse across runs);
                 ``None`` samples them with ``config.seed``.
             evaluate: extract the surface and compute the metrics (otherwise only the ledger).
+            heldout: precomputed :meth:`heldout_samples` (reuse across runs); ``None`` computes them.
 
         Returns:
             :class:`SDFResult`.
@@ -179,7 +185,8 @@ class NeuralSDF:
                 history.append({"iteration": it, "loss": loss.item(), "l1": fit.item(), "eikonal": eik.item()})
         t_opt = time.perf_counter() - t_opt
         net.eval()
-        metrics = self._held_out(net, mesh, coords) if evaluate else {}
+        held = heldout if heldout is not None or not evaluate else self.heldout_samples(mesh, coords)
+        metrics = self._held_out(net, held) if evaluate else {}
         extracted = None
         if evaluate:
             try:
@@ -197,9 +204,8 @@ class NeuralSDF:
                          dataclasses.asdict(cfg))
 
     @torch.no_grad()
-    def _held_out(self, net, mesh, coords) -> dict[str, float]:
-        """L1 error and sign accuracy on fresh near/volume points (seed + 1)."""
-        held = sample_sdf_points(mesh, coords, 0, 4000, 4000, self.config.near_sigma, self.config.seed + 1)
+    def _held_out(self, net, held: SDFSamples) -> dict[str, float]:
+        """L1 error and sign accuracy on held-out near/volume points."""
         device = next(net.parameters()).device
         f = net(held.points.to(device)).reshape(-1).cpu()
         d = held.sdf
