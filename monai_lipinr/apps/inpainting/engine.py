@@ -11,7 +11,8 @@ frequency content — receives the rest. A Fourier embedding ``γ(x) = [cos 2πB
 ``‖γ(x)‖ = √m`` at every ``x``, and two pixels with unrelated phases sit ``≈ √(2m)`` apart in feature space;
 the first stage after it scales by ``1/√(2m)`` so that hidden features vary by ~1, hidden stages keep
 amplitude (share 1), and the output stage maps unit feature variation to the image's intensity range
-``R`` (share ``R``, the same argument as the registration app's output share ``D/s``). Any other split
+``R`` (share ``R`` from the shared :func:`~monai_lipinr.budget.output_stage_share`, the rule the
+registration app uses for its output share ``D/s``). Any other split
 leaves the product at ``K`` but moves budget from the embedding's frequencies into amplitude the image
 cannot use: with ``first_heavy`` (embedding ``K``, every other stage 1) the features vary ``√(2m)/R ≈ 16×``
 more than the output can show, so the embedding's frequencies are ``≈ 16×`` too low (measured: the
@@ -33,6 +34,7 @@ from monai.utils import look_up_option
 from monai_lipinr.apps.inpainting.data import as_image, check_mask, pixel_coordinates, pixel_grid, resize_to
 from monai_lipinr.apps.inpainting.metrics import compute_masked_psnr, compute_masked_ssim
 from monai_lipinr.budget.priors import BudgetEstimate, ImageGradientOracle
+from monai_lipinr.budget.shares import output_stage_share
 from monai_lipinr.lipschitz.allocation import ALLOCATION_STRATEGIES, register_allocation
 from monai_lipinr.lipschitz.constraints import register_retraction
 from monai_lipinr.lipschitz.empirical import box_domain, estimate_lipschitz
@@ -57,33 +59,34 @@ AMPLITUDE_ALLOCATION = "amplitude"
 
 
 def amplitude_matched(total: float, num_components: int, feature_spread: float = 1.0,
-                      output_amplitude: float = 1.0) -> np.ndarray:
+                      k_out: float = 1.0) -> np.ndarray:
     """Allocation whose post-embedding shares follow the signal amplitudes; the first stage gets the rest.
 
-    Stage targets, input to output: ``[K · spread / A, 1 / spread, 1, …, 1, A]`` (product ``K``), where
-    ``spread`` is the typical feature-space distance between two unrelated points of the embedding
-    (``√(2m)`` for ``m`` Fourier features, 1 without an embedding) and ``A`` the output's amplitude
-    (intensity range). Registered as ``allocate_budget(..., "amplitude")``.
+    Stage targets, input to output: ``[K · spread / k_out, 1 / spread, 1, …, 1, k_out]`` (product ``K``),
+    where ``spread`` is the typical feature-space distance between two unrelated points of the embedding
+    (``√(2m)`` for ``m`` Fourier features, 1 without an embedding), so the first stage after the embedding
+    hands unit-amplitude features on, and ``k_out`` is the output stage's share from the output amplitude
+    (:func:`monai_lipinr.budget.output_stage_share`). Registered as ``allocate_budget(..., "amplitude")``.
 
     Args:
         total: global budget ``K`` (> 0).
         num_components: number of stages ``M`` (>= 3: embedding, at least one hidden stage, output).
         feature_spread: ``spread`` (> 0), in feature units.
-        output_amplitude: ``A`` (> 0), in output units.
+        k_out: output stage's share (> 0), output units per unit-amplitude feature.
 
     Raises:
-        ValueError: for ``M < 3`` or a non-positive spread / amplitude.
+        ValueError: for ``M < 3`` or a non-positive spread / share.
     """
     if num_components < 3:
         raise ValueError(f"the 'amplitude' allocation needs >= 3 stages (embedding, hidden, output), got "
                          f"num_components={num_components}.")
-    for name, v in (("feature_spread", feature_spread), ("output_amplitude", output_amplitude)):
+    for name, v in (("feature_spread", feature_spread), ("k_out", k_out)):
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
             raise ValueError(f"{name} must be a finite number > 0, got {v!r}.")
     targets = np.ones(num_components)
     targets[1] = 1.0 / feature_spread
-    targets[-1] = output_amplitude
-    targets[0] = total * feature_spread / output_amplitude
+    targets[-1] = k_out
+    targets[0] = total * feature_spread / k_out
     return targets
 
 
@@ -119,7 +122,7 @@ class InpaintingConfig:
         sigma: standard deviation of the Fourier frequencies (cycles per network unit) of the unconstrained
             ``ffn``; a constrained embedding is rescaled to its budget share, so it only shapes the spectrum.
         allocation: budget allocation strategy; allocation_kwargs: its parameters. Default ``amplitude``
-            (:func:`amplitude_matched`; ``feature_spread`` and ``output_amplitude`` are derived from the
+            (:func:`amplitude_matched`; ``feature_spread`` and ``k_out`` are derived from the
             network and the observed pixels unless given in ``allocation_kwargs``). The ramps
             (``exponential`` …), ``uniform`` and ``first_heavy`` are kept for comparison; see
             ``benchmarks/inpainting.py`` for the measurements across photographs.
@@ -234,7 +237,8 @@ def _build_network(cfg: InpaintingConfig, channels: int, budget: float, amplitud
     else:
         net = GaussianINR(2, channels, **common)
     if cfg.allocation == AMPLITUDE_ALLOCATION and cfg.constraint != "none":
-        kwargs = {"feature_spread": feature_spread(net), "output_amplitude": amplitude, **cfg.allocation_kwargs}
+        k_out = output_stage_share(amplitude, budget, net.num_stages)
+        kwargs = {"feature_spread": feature_spread(net), "k_out": k_out, **cfg.allocation_kwargs}
         net.set_budget(budget, AMPLITUDE_ALLOCATION, **kwargs)
     return net
 

@@ -82,12 +82,12 @@ def test_inpainting_recovers_a_smooth_image_at_a_small_observed_fraction():
 
 
 def test_amplitude_allocation_product_and_bad_input():
-    targets = amplitude_matched(3.0, 5, feature_spread=16.0, output_amplitude=0.5)
+    targets = amplitude_matched(3.0, 5, feature_spread=16.0, k_out=0.5)
     assert np.prod(targets) == pytest.approx(3.0) and targets[1] == 1 / 16 and targets[-1] == 0.5
     with pytest.raises(ValueError, match="num_components"):
         amplitude_matched(3.0, 2)
-    with pytest.raises(ValueError, match="output_amplitude"):
-        amplitude_matched(3.0, 4, output_amplitude=0.0)
+    with pytest.raises(ValueError, match="k_out"):
+        amplitude_matched(3.0, 4, k_out=0.0)
     with pytest.raises(ValueError, match="output_amplitude"):
         INRInpainting(output_amplitude=-1.0)
 
