@@ -2,15 +2,20 @@
 
 For each slice (full resolution, HU) a parallel-beam scan is simulated on the full-resolution grid
 (no inverse crime), with Poisson noise (``I0`` photons per bin and view); every method reconstructs on a
-``--size`` grid over the same field of view and is scored against the area-averaged slice inside the body
-(PSNR / SSIM on [-1000, 1000] HU, ``monai_lipinr.apps.reconstruction.quality``). The detector and grid are
-aligned with scikit-image's conventions (rotation centre at pixel ``size // 2``) so that its SART runs on
-the same data. Then a budget sweep (x0.25 … x4 around the HU-gradient prior) at ``--sweep-views``.
+``--size`` grid over the same field of view (at most half the source resolution) and is scored against the
+area-averaged slice inside the body and the scanned field-of-view disk (PSNR / SSIM on [-1000, 1000] HU,
+``monai_lipinr.apps.reconstruction.quality``). The detector and grid are aligned with scikit-image's
+conventions (rotation centre at pixel ``size // 2``) so that its SART runs on the same data. Then a budget
+sweep (x0.25 … x4 around the HU-gradient prior) at ``--sweep-views``.
 
-    python benchmarks/ct_reconstruction.py              # default: 1 slice, 30/60/90 views, sweep at 60
-    python benchmarks/ct_reconstruction.py --slices 3   # more slices (popi, 4D-Lung, CIP crop)
+    python benchmarks/ct_reconstruction.py --threads 1                       # popi slice, 30/60/90 views
+    python benchmarks/ct_reconstruction.py --slices popi 4dlung cip pydicom --views 60 --sweep
+    python benchmarks/ct_reconstruction.py --slices popi --views 60 --methods --sweep 0.25 0.5 1 2 4
 
-Needs ``/work/shared/data`` (or ``--data``). Times are wall-clock on the machine at hand (shared cores).
+Slices: ``popi`` (POPI 4D CT phase 00, slice 70), ``4dlung`` (4D-Lung 113, slice 60), ``cip`` (Chest
+Imaging Platform crop, slice 0) from ``--data``, and ``pydicom`` (pydicom's bundled ``CT_small.dcm``; needs
+``pydicom``). Times are wall-clock on the machine at hand (shared cores: use ``--threads 1`` and compare
+ratios within one run).
 """
 
 from __future__ import annotations
@@ -25,7 +30,12 @@ import SimpleITK as sitk
 import torch
 
 from monai_lipinr.apps.reconstruction.cli import _downsample
-from monai_lipinr.apps.reconstruction.engine import INRReconstruction, attenuation_to_hu, hu_to_attenuation
+from monai_lipinr.apps.reconstruction.engine import (
+    INRReconstruction,
+    _fov_mask,
+    attenuation_to_hu,
+    hu_to_attenuation,
+)
 from monai_lipinr.apps.reconstruction.fbp import filtered_back_projection
 from monai_lipinr.apps.reconstruction.geometry import ParallelBeamGeometry
 from monai_lipinr.apps.reconstruction.noise import add_noise
@@ -33,91 +43,153 @@ from monai_lipinr.apps.reconstruction.projector import project_image
 from monai_lipinr.apps.reconstruction.quality import body_mask, masked_psnr, masked_ssim
 from monai_lipinr.budget import ImageGeometry
 
-__all__ = ["main"]
+__all__ = ["main", "SLICES", "load_slice", "run_case"]
 
-SLICES = (("thorax/popi00.nii.gz", 70), ("thorax/4dlung113_g40.nii.gz", 60), ("ct/crop_ct_2slices.nrrd", 0))
+#: name -> (file under --data, axial slice index); "pydicom" is pydicom's bundled CT_small.dcm.
+SLICES = {"popi": ("thorax/popi00.nii.gz", 70), "4dlung": ("thorax/4dlung113_g40.nii.gz", 60),
+          "cip": ("ct/crop_ct_2slices.nrrd", 0), "pydicom": (None, 0)}
+METHODS = ("fbp", "sart", "unconstrained", "ours")
+MU_WATER = 0.0193
 
 
-def load_slice(path: Path, k: int):
+def load_slice(name: str, data: Path):
+    """``(hu (H, W) float64, ImageGeometry)`` of a named slice, or ``None`` when its source is absent."""
+    rel, k = SLICES[name]
+    if rel is None:
+        try:
+            import pydicom
+            from pydicom.data import get_testdata_file
+        except ImportError:
+            print("skip pydicom: pydicom is not installed")
+            return None
+        ds = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+        arr = ds.pixel_array.astype(np.float64) * float(ds.RescaleSlope) + float(ds.RescaleIntercept)
+        spacing = tuple(float(v) for v in ds.PixelSpacing)[::-1]  # (row, col) -> (x, y)
+        origin = tuple(float(v) for v in ds.ImagePositionPatient[:2])
+        return np.clip(arr, -1024, None), ImageGeometry((arr.shape[1], arr.shape[0]), spacing, origin)
+    path = data / rel
+    if not path.exists():
+        print(f"skip {name}: {path} not found")
+        return None
     img = sitk.ReadImage(str(path))
     arr = np.clip(sitk.GetArrayFromImage(img)[k].astype(np.float64), -1024, None)
     return arr, ImageGeometry((arr.shape[1], arr.shape[0]), img.GetSpacing()[:2], img.GetOrigin()[:2])
 
 
-def run_case(hu_full, geom_full, size, views, photons, iterations, budget_scales, seed=0, methods=True):
-    ref, grid = _downsample(hu_full, geom_full, size)
+def run_case(hu_full, geom_full, size, views, photons, iterations, budget_scales, seed=0,
+             methods=METHODS, overrides=None):
+    """Simulate one scan and score the requested methods on it; returns one row per method.
+
+    Anatomy outside the scanned field-of-view disk is replaced by air first (the crops ``cip`` and
+    ``pydicom`` reach the image border): every ray then sees the whole object and no method has to deal
+    with truncated projections, which is a different problem (interior tomography).
+    """
+    _, grid = _downsample(hu_full, geom_full, size)
     h = float(grid.spacing[0])
     centre = grid.index_to_world(np.array([[size // 2, size // 2]], dtype=np.float64))[0]
     off = -0.5 * h if size % 2 == 0 else 0.0
     geom = ParallelBeamGeometry(np.linspace(0, np.pi, views, endpoint=False), size, h, centre=centre,
                                 detector_offset=off)
-    mu = hu_to_attenuation(hu_full, 0.0193)
+    hu_full = np.where(_fov_mask(geom_full, geom.centre, geom.field_of_view_radius()), hu_full, -1000.0)
+    ref, _ = _downsample(hu_full, geom_full, size)
+    mu = hu_to_attenuation(hu_full, MU_WATER)
     sino = add_noise(project_image(torch.tensor(mu), geom_full, geom), "poisson", photons=photons, seed=seed)
-    mask = body_mask(ref)
+    mask = body_mask(ref) & _fov_mask(grid, geom.centre, geom.field_of_view_radius())
     rows = []
 
     def score(name, img_hu, seconds, extra=None):
-        rows.append({"method": name, "views": views, "psnr_db": masked_psnr(img_hu, ref, mask),
+        rows.append({"method": name, "views": views, "size": size, "psnr_db": masked_psnr(img_hu, ref, mask),
                      "ssim": masked_ssim(img_hu, ref, mask), "time_s": seconds, **(extra or {})})
 
-    if methods:
+    if "fbp" in methods:
         t = time.perf_counter()
         fbp = filtered_back_projection(sino, geom, grid)
-        score("FBP (ramp)", attenuation_to_hu(fbp, 0.0193), time.perf_counter() - t)
+        score("FBP (ramp)", attenuation_to_hu(fbp, MU_WATER), time.perf_counter() - t)
+    if "sart" in methods:
         from skimage.transform import iradon_sart
 
         t = time.perf_counter()
         s = sino.numpy().T / h  # line integrals in pixel units, (detectors, views)
         r = iradon_sart(s, np.rad2deg(geom.angles))
         r = iradon_sart(s, np.rad2deg(geom.angles), image=r)
-        score("SART (2 it)", attenuation_to_hu(r, 0.0193), time.perf_counter() - t)
+        score("SART (2 it)", attenuation_to_hu(r, MU_WATER), time.perf_counter() - t)
+    if "unconstrained" in methods:
         t = time.perf_counter()
-        # the unconstrained SIREN at its usual rate (Sitzmann et al.): measured 30.8 dB at 1e-4 vs 20.2 dB at
-        # the constrained default 3e-3 (popi slice 70, 60 views, 800 iterations)
-        res = INRReconstruction(constraint="none", iterations=iterations, seed=seed, learning_rate=1e-4).fit(
+        # the same SIREN without constraint, at its usual rate (the config's default for constraint="none")
+        res = INRReconstruction(constraint="none", iterations=iterations, seed=seed, **(overrides or {})).fit(
             sino, geom, grid)
-        score("INR unconstrained", res.hu, time.perf_counter() - t, {"empirical_K": res.ledger["empirical"]})
-    for scale in budget_scales:
-        t = time.perf_counter()
-        res = INRReconstruction(budget_scale=scale, iterations=iterations, seed=seed).fit(sino, geom, grid)
-        score(f"INR ours (K x{scale:g})", res.hu, time.perf_counter() - t,
-              {"budget_K": res.budget["applied_value"], "empirical_K": res.ledger["empirical"],
-               "utilization": res.ledger["utilization"]})
+        score("INR unconstrained", res.hu, time.perf_counter() - t,
+              {"empirical_K": res.ledger["empirical"], "prior_K": res.ledger["prior_budget"]})
+    if "ours" in methods:
+        for scale in budget_scales:
+            t = time.perf_counter()
+            res = INRReconstruction(budget_scale=scale, iterations=iterations, seed=seed, **(overrides or {})).fit(
+                sino, geom, grid)
+            score(f"INR ours (K x{scale:g})", res.hu, time.perf_counter() - t,
+                  {"budget_scale": scale, "budget_K": res.budget["applied_value"],
+                   "empirical_K": res.ledger["empirical"], "utilization": res.ledger["utilization"],
+                   "allocation": res.network.allocation,
+                   "allocation_kwargs": dict(res.network._allocation_kwargs)})
     return rows
+
+
+def _print(row):
+    extra = f"  K {row['budget_K']:.3g} Km {row['empirical_K']:.3g}" if "budget_K" in row else ""
+    print(f"{row['slice']:8s} {row['size']:4d}px {row['views']:3d} views  {row['method']:22s} "
+          f"PSNR {row['psnr_db']:6.2f} dB  SSIM {row['ssim']:.3f}  {row['time_s']:7.1f} s{extra}", flush=True)
+
+
+def markdown(rows) -> str:
+    """The rows as a Markdown table."""
+    out = ["| slice | views | method | PSNR (dB) | SSIM | time (s) | K | K_m / K |", "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        k = f"{r['budget_K']:.3g}" if "budget_K" in r else "—"
+        u = f"{r['utilization']:.2f}" if "utilization" in r else "—"
+        out.append(f"| {r['slice']} | {r['views']} | {r['method']} | {r['psnr_db']:.2f} | {r['ssim']:.3f} | "
+                   f"{r['time_s']:.0f} | {k} | {u} |")
+    return "\n".join(out)
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", default="/work/shared/data")
-    p.add_argument("--slices", type=int, default=1)
-    p.add_argument("--size", type=int, default=128)
+    p.add_argument("--slices", nargs="+", choices=sorted(SLICES), default=["popi"])
+    p.add_argument("--size", type=int, default=128, help="reconstruction grid (at most half the source pixels)")
     p.add_argument("--views", type=int, nargs="+", default=[30, 60, 90])
+    p.add_argument("--methods", nargs="*", choices=METHODS, default=list(METHODS),
+                   help="methods at every view count (none: only the sweep)")
     p.add_argument("--sweep-views", type=int, default=60)
-    p.add_argument("--sweep", type=float, nargs="+", default=[0.25, 0.5, 2.0, 4.0])
+    p.add_argument("--sweep", type=float, nargs="*", default=None,
+                   help="budget scales of ours at --sweep-views (flag alone: 0.25 0.5 2 4)")
     p.add_argument("--photons", type=float, default=1e5)
     p.add_argument("--iterations", type=int, default=800)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=None, help="torch threads (1 on a shared machine)")
     p.add_argument("--json", default=None, help="write all rows to this JSON file")
     a = p.parse_args(argv)
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    sweep = [] if a.sweep is None else (a.sweep or [0.25, 0.5, 2.0, 4.0])
     all_rows = []
-    for rel, k in SLICES[: a.slices]:
-        path = Path(a.data) / rel
-        if not path.exists():
-            print(f"skip {path}: not found")
+    for name in a.slices:
+        loaded = load_slice(name, Path(a.data))
+        if loaded is None:
             continue
-        hu, g = load_slice(path, k)
+        hu, g = loaded
+        size = min(a.size, min(hu.shape) // 2)
         for v in a.views:
-            rows = run_case(hu, g, a.size, v, a.photons, a.iterations, [1.0])
-            extra = [s for s in a.sweep if s != 1.0] if v == a.sweep_views else []
-            rows += run_case(hu, g, a.size, v, a.photons, a.iterations, extra, methods=False) if extra else []
+            rows = run_case(hu, g, size, v, a.photons, a.iterations, [1.0], seed=a.seed, methods=a.methods) \
+                if a.methods else []
+            extra = [s for s in sweep if not (s == 1.0 and "ours" in a.methods)] if v == a.sweep_views else []
+            rows += run_case(hu, g, size, v, a.photons, a.iterations, extra, seed=a.seed, methods=("ours",)) \
+                if extra else []
             for r in rows:
-                r["slice"] = f"{rel}[{k}]"
-                print(f"{r['slice']:34s} {v:3d} views  {r['method']:22s} PSNR {r['psnr_db']:6.2f} dB  "
-                      f"SSIM {r['ssim']:.3f}  {r['time_s']:7.1f} s"
-                      + (f"  K {r['budget_K']:.3g} Km {r['empirical_K']:.3g}" if "budget_K" in r else ""),
-                      flush=True)
+                r["slice"] = name
+                _print(r)
             all_rows += rows
-    if a.json:
-        Path(a.json).write_text(json.dumps(all_rows, indent=1), encoding="utf-8")
+            if a.json:
+                Path(a.json).write_text(json.dumps(all_rows, indent=1), encoding="utf-8")
+    print(markdown(all_rows))
     return all_rows
 
 

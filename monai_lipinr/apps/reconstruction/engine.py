@@ -24,7 +24,7 @@ import numpy as np
 import SimpleITK as sitk
 import torch
 
-from monai_lipinr.apps.reconstruction.config import ReconstructionConfig, build_network
+from monai_lipinr.apps.reconstruction.config import ReconstructionConfig, build_network, learning_rate
 from monai_lipinr.apps.reconstruction.geometry import ScanGeometry, check_sinogram
 from monai_lipinr.apps.reconstruction.noise import poisson_weights
 from monai_lipinr.apps.reconstruction.projector import GridProjector, INRField, RayProjector
@@ -238,9 +238,9 @@ class INRReconstruction:
             projector = RayProjector(geometry, num_samples=cfg.samples_per_ray,
                                      chunk_size=max(1, cfg.chunk_size // cfg.samples_per_ray)).to(device)
 
-        optimizer = torch.optim.Adam(net.parameters(), lr=cfg.learning_rate)
-        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, cfg.iterations,
-                                                               eta_min=0.05 * cfg.learning_rate)
+        lr = learning_rate(cfg)
+        optimizer = torch.optim.Adam(net.parameters(), lr=lr)
+        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, cfg.iterations, eta_min=0.05 * lr)
         if cfg.constraint == "bjorck":
             register_retraction(optimizer, net)
         scale = float((target ** 2).mean())

@@ -62,16 +62,47 @@ def test_fits_the_data(result, data):
     assert np.allclose(result.hu, 1000 * (result.attenuation / MU_W - 1), atol=1e-2)
 
 
-@pytest.mark.xfail(strict=True, reason="measured: the constrained SIREN at the prior budget does not yet beat "
-                   "FBP on this 10-view phantom (relative error 0.055 vs 0.037); kept to flag when it does")
+def _relative_error(image, truth):
+    disk = truth > 0
+    return float(np.linalg.norm((image - truth)[disk]) / np.linalg.norm(truth[disk]))
+
+
+def test_default_split_gives_the_output_stage_its_amplitude_share():
+    from monai_lipinr.apps.reconstruction.config import ReconstructionConfig, build_network, learning_rate
+
+    cfg = ReconstructionConfig(hidden_features=32)
+    net = build_network(cfg, 40.0)
+    k_out = (cfg.output_amplitude_hu / 1000.0) / np.sqrt(32)
+    assert net.allocation == "first_heavy_output"
+    assert net._allocation_kwargs == {"k_out": pytest.approx(k_out)}
+    led = net.ledger()
+    targets = [r.target for r in led.rows if r.target is not None]
+    assert targets[-1] == pytest.approx(k_out)  # output layer: a ceiling at the amplitude share
+    assert targets[0] * cfg.omega_0 == pytest.approx(40.0)  # first stage: the whole budget
+    assert led.target_product == pytest.approx(40.0, rel=1e-6)
+    assert float(net.body[-1].weight.abs().max()) == 0.0  # starts from air, spends only what the data ask
+    # an explicit share wins; the plain first-heavy split keeps every later stage at 1
+    net = build_network(ReconstructionConfig(hidden_features=32, allocation_kwargs={"k_out": 0.5}), 40.0)
+    assert net._allocation_kwargs == {"k_out": 0.5}
+    assert learning_rate(cfg) == 3e-3 and learning_rate(ReconstructionConfig(constraint="none")) == 1e-4
+    assert learning_rate(ReconstructionConfig(learning_rate=1e-3)) == 1e-3
+
+
+def test_amplitude_share_beats_plain_first_heavy(result, data):
+    """Measured (150 it, 2 seeds): relative error 0.38/0.39 with the amplitude share vs 0.49/0.49 first-heavy."""
+    noisy, grid, truth = data
+    plain = INRReconstruction(iterations=150, hidden_features=32, empirical_starts=4, empirical_steps=2,
+                              allocation="first_heavy").fit(noisy, GEOM, grid)
+    assert _relative_error(result.attenuation, truth) < 0.9 * _relative_error(plain.attenuation, truth)
+
+
+@pytest.mark.xfail(strict=True, reason="measured: on this 10-view, 33-pixel phantom at 150 iterations the "
+                   "constrained SIREN does not yet beat FBP (relative error 0.38 (seed 0) / 0.39 (seed 1) vs "
+                   "0.34); kept to flag when it does")
 def test_beats_fbp_at_few_views(result, data):
     noisy, grid, truth = data
     fbp = filtered_back_projection(noisy, GEOM, grid)
-    ours = result.attenuation
-    disk = truth > 0
-    err_ours = np.linalg.norm((ours - truth)[disk])
-    err_fbp = np.linalg.norm((fbp - truth)[disk])
-    assert err_ours < err_fbp
+    assert _relative_error(result.attenuation, truth) < _relative_error(fbp, truth)
 
 
 def test_unconstrained_twin_reports_budget_only(data):
