@@ -6,7 +6,9 @@ to the same grid). Per (photograph, seed) it fits FFN + SLL networks
 
 * at ``K/K_oracle`` in {0.25, 0.5, 1, 2, 4} with the default (amplitude-matched) allocation,
 * at the oracle budget with the ``uniform``, ``exponential`` and ``first_heavy`` allocations,
-* and the unconstrained FFN (``sigma`` = 1 cycle per network unit) for reference,
+* and the unconstrained FFN (``sigma`` = 1 cycle per network unit) for reference;
+* with ``--gain-sweep`` instead: ``K/K_oracle`` in {0.25, 0.5, 2, 4} put into the output stage
+  (``k_out = ratio · A``), the embedding keeping its oracle share (merge with a main run for ×1),
 
 and reports PSNR/SSIM on the missing pixels, mean ± sd over photographs × seeds, paired tests over
 (photograph, seed) pairs (Wilcoxon signed-rank and paired t, scipy), and where quality peaks. One torch
@@ -31,7 +33,13 @@ from skimage import data
 from skimage.color import rgb2gray
 from skimage.transform import resize
 
-from monai_lipinr.apps.inpainting import InpaintingConfig, budget_sweep, oracle_budget, random_observed_mask
+from monai_lipinr.apps.inpainting import (
+    InpaintingConfig,
+    budget_sweep,
+    oracle_budget,
+    output_amplitude,
+    random_observed_mask,
+)
 
 __all__ = ["PHOTOS", "RATIOS", "ALLOCATIONS", "main"]
 
@@ -46,7 +54,7 @@ def _grey(name: str, size: int) -> np.ndarray:
     return resize(img, (size, size), anti_aliasing=True)
 
 
-def run(names, size: int, observed: float, seeds: int, cfg: InpaintingConfig) -> list[dict]:
+def run(names, size: int, observed: float, seeds: int, cfg: InpaintingConfig, gain_sweep: bool = False) -> list[dict]:
     refs_all = {n: _grey(n, size) for n in PHOTOS}
     rows = []
     for name in names:
@@ -57,6 +65,10 @@ def run(names, size: int, observed: float, seeds: int, cfg: InpaintingConfig) ->
             studies = [("sweep", cfg.allocation, RATIOS, {})]
             studies += [("allocation", al, (1.0,), {"allocation": al}) for al in ALLOCATIONS]
             studies += [("unconstrained", "none", (1.0,), {"constraint": "none"})]
+            if gain_sweep:  # only the sweep in which K/K_oracle goes into the output stage's gain
+                amp = output_amplitude(img[mask][:, None])
+                studies = [("gain-sweep", cfg.allocation, (q,), {"allocation_kwargs": {"k_out": q * amp}})
+                           for q in RATIOS if q != 1.0]
             for study, label, ratios, over in studies:
                 t = time.perf_counter()
                 for r in budget_sweep(img, mask, budget, ratios, [seed], cfg, **over):
@@ -116,6 +128,20 @@ def summarize(rows: list[dict]) -> str:
         out.append(f"| {im} | {k_or:.3g} | " + " | ".join(f"{m:.2f}" for m in means)
                    + f" | ×{RATIOS[int(np.argmax(means))]:g} |")
     at1 = {key(r): r["psnr_missing"] for r in sweep if r["ratio"] == 1.0}
+    gain = [r for r in rows if r["study"] == "gain-sweep"]
+    if gain:
+        out.append("\nGain sweep: K/K_oracle put into the output stage (k_out = ratio · A), the embedding's share "
+                   "kept at its oracle value; PSNR on missing pixels, same (photograph, seed) pairs:\n")
+        out.append("| photograph | seed | " + " | ".join(f"×{q:g}" for q in RATIOS) + " |")
+        out.append("|---|---|" + "---|" * len(RATIOS))
+        for k in sorted({key(r) for r in gain}):
+            vals = {r["ratio"]: r["psnr_missing"] for r in gain if key(r) == k}
+            vals[1.0] = at1.get(k, float("nan"))
+            out.append(f"| {k[0]} | {k[1]} | " + " | ".join(f"{vals.get(q, float('nan')):.2f}" for q in RATIOS) + " |")
+        for q in RATIOS:
+            oth = {key(r): r["psnr_missing"] for r in gain if r["ratio"] == q}
+            if len(set(oth) & set(at1)) >= 2:
+                out.append(f"- gain ×{q:g} − oracle: {_paired(oth, at1)}")
     out.append("\nOracle budget vs other budgets (ΔPSNR = oracle − other, paired over (photograph, seed)):\n")
     for ratio in RATIOS:
         if ratio != 1.0:
@@ -152,6 +178,8 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--json", default=None, help="write the rows here")
     ap.add_argument("--merge", nargs="+", default=None, help="only summarise these JSON row files")
+    ap.add_argument("--gain-sweep", action="store_true",
+                    help="only the sweep with K/K_oracle in the output stage's gain (pair with a main run)")
     args = ap.parse_args(argv)
     if args.merge:
         rows = [r for f in args.merge for r in json.loads(Path(f).read_text(encoding="utf-8"))]
@@ -160,7 +188,7 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.threads)
     cfg = InpaintingConfig(iterations=args.iterations, empirical_starts=4, empirical_steps=2)
     t0 = time.time()
-    rows = run(args.images, args.size, args.observed, args.seeds, cfg)
+    rows = run(args.images, args.size, args.observed, args.seeds, cfg, args.gain_sweep)
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2), encoding="utf-8")
     print(f"\nwall {time.time() - t0:.0f} s ({args.threads} thread(s), shared 2-core machine)\n")
