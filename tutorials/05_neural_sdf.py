@@ -60,7 +60,7 @@ config = SDFConfig(lipschitz=1.0, constraint="bjorck", activation="maxmin", allo
                    hidden_features=32 if FAST else 128, num_layers=3 if FAST else 4,
                    num_surface=1000 if FAST else 5000, num_near=3000 if FAST else 15000,
                    num_volume=1000 if FAST else 5000, iterations=600 if FAST else 1500,
-                   learning_rate=3e-3 if FAST else 1e-3,
+                   learning_rate=3e-3,  # torus, full size: Chamfer/diagonal 0.007 at 3e-3 vs 0.018 at 1e-3
                    batch_size=1024 if FAST else 4096, resolution=32 if FAST else 96,
                    eval_points=2000 if FAST else 20000, empirical_starts=8 if FAST else 32,
                    empirical_steps=5 if FAST else 10)
