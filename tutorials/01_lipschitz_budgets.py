@@ -35,7 +35,8 @@ from monai_lipinr.lipschitz import ALLOCATION_STRATEGIES, allocate_budget, estim
 from monai_lipinr.networks import SIREN, GroupSortMLP
 
 FAST = os.environ.get("MONAI_LIPINR_FAST", "0") == "1"
-OUT = os.environ.get("MONAI_LIPINR_TUTORIAL_OUTPUT", ".")
+OUT = os.environ.get("MONAI_LIPINR_TUTORIAL_OUTPUT", "outputs")  # figures and files (git-ignored folder)
+os.makedirs(OUT, exist_ok=True)
 torch.manual_seed(0)
 
 # %% [markdown]

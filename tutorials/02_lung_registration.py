@@ -49,7 +49,8 @@ from monai_lipinr.data import demo_sample_metadata, demo_sample_paths, read_land
 from monai_lipinr.lipschitz import LipschitzLedger
 
 FAST = os.environ.get("MONAI_LIPINR_FAST", "0") == "1"
-OUT = os.environ.get("MONAI_LIPINR_TUTORIAL_OUTPUT", ".")
+OUT = os.environ.get("MONAI_LIPINR_TUTORIAL_OUTPUT", "outputs")  # figures and files (git-ignored folder)
+os.makedirs(OUT, exist_ok=True)
 torch.manual_seed(0)
 
 # %% [markdown]
