@@ -49,7 +49,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--preset", choices=sorted(PRESETS), default=None)
     g.add_argument("--constraint", choices=CONSTRAINTS, default=None)
     g.add_argument("--allocation", choices=sorted(ALLOCATION_STRATEGIES), default=None)
-    g.add_argument("--max-hu-jump", type=float, default=None, help="largest edge jump (HU), default 1000")
+    g.add_argument("--max-hu-jump", type=float, default=None, help="largest edge jump (HU), default 2000")
     g.add_argument("--edge-width", type=float, default=None, help="sharpest edge width (mm); default resolution")
     g.add_argument("--budget-scale", type=float, default=None, help="multiply the prior's budget")
     g.add_argument("--iterations", type=int, default=None)

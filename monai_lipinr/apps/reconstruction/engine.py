@@ -6,8 +6,8 @@ rotation centre, ``R`` = field-of-view radius in mm, so the measured disk is ``�
 integrals along the measured rays are computed by stratified quadrature (:class:`RayProjector`) and fitted
 to the sinogram by (optionally Poisson-weighted) least squares on random ray batches.
 
-Budget: :class:`~monai_lipinr.budget.IntensityGradientPrior` — an edge of ``max_hu_jump`` HU (air ↔ soft
-tissue, 1000 HU) cannot be sharper than the scanner resolves (``edge_width_mm``, by default the detector
+Budget: :class:`~monai_lipinr.budget.IntensityGradientPrior` — an edge of ``max_hu_jump`` HU (air ↔ dense
+bone, 2000 HU) cannot be sharper than the scanner resolves (``edge_width_mm``, by default the detector
 pitch at the rotation centre), so ``Lip(HU) ≤ max_hu_jump / edge_width`` HU/mm; in network units, with one
 output unit = 1000 HU and ``s = R`` mm per network unit, ``K = (max_hu_jump / edge_width) · R / 1000``.
 """
