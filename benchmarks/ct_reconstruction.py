@@ -166,9 +166,19 @@ def main(argv=None):
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=None, help="torch threads (1 on a shared machine)")
     p.add_argument("--json", default=None, help="write all rows to this JSON file")
+    p.add_argument("--set", nargs="*", default=[], metavar="FIELD=JSON",
+                   help='ReconstructionConfig overrides for both INRs, e.g. allocation=\"first_heavy\" '
+                        'allocation_kwargs={\"k_out\":0.0884} max_hu_jump=1000')
     a = p.parse_args(argv)
     if a.threads:
         torch.set_num_threads(a.threads)
+    overrides = {}
+    for item in a.set:
+        field, _, value = item.partition("=")
+        try:
+            overrides[field] = json.loads(value)
+        except json.JSONDecodeError:
+            overrides[field] = value  # a bare string, e.g. allocation=first_heavy
     sweep = [] if a.sweep is None else (a.sweep or [0.25, 0.5, 2.0, 4.0])
     all_rows = []
     for name in a.slices:
@@ -178,11 +188,11 @@ def main(argv=None):
         hu, g = loaded
         size = min(a.size, min(hu.shape) // 2)
         for v in a.views:
-            rows = run_case(hu, g, size, v, a.photons, a.iterations, [1.0], seed=a.seed, methods=a.methods) \
-                if a.methods else []
+            rows = run_case(hu, g, size, v, a.photons, a.iterations, [1.0], seed=a.seed, methods=a.methods,
+                            overrides=overrides) if a.methods else []
             extra = [s for s in sweep if not (s == 1.0 and "ours" in a.methods)] if v == a.sweep_views else []
-            rows += run_case(hu, g, size, v, a.photons, a.iterations, extra, seed=a.seed, methods=("ours",)) \
-                if extra else []
+            rows += run_case(hu, g, size, v, a.photons, a.iterations, extra, seed=a.seed, methods=("ours",),
+                             overrides=overrides) if extra else []
             for r in rows:
                 r["slice"] = name
                 _print(r)
