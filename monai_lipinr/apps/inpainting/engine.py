@@ -121,19 +121,24 @@ class InpaintingConfig:
             comparison: no budget is enforced, the oracle budget is only reported).
         sigma: standard deviation of the Fourier frequencies (cycles per network unit) of the unconstrained
             ``ffn``; a constrained embedding is rescaled to its budget share, so it only shapes the spectrum.
-        allocation: budget allocation strategy; allocation_kwargs: its parameters. Default ``amplitude``
-            (:func:`amplitude_matched`; ``feature_spread`` and ``k_out`` are derived from the
-            network and the observed pixels unless given in ``allocation_kwargs``). The ramps
-            (``exponential`` …), ``uniform`` and ``first_heavy`` are kept for comparison; see
-            ``benchmarks/inpainting.py`` for the measurements across photographs.
+        allocation: budget allocation strategy. Default ``amplitude`` (:func:`amplitude_matched`;
+            ``feature_spread`` and ``k_out`` are derived from the network and the observed pixels unless given
+            in ``allocation_kwargs``). The ramps (``exponential`` …), ``uniform`` and ``first_heavy`` are kept
+            for comparison; see ``benchmarks/inpainting.py`` for the measurements across photographs.
+        allocation_kwargs: parameters of the allocation strategy.
         output_amplitude: intensity amplitude ``A`` of the output stage; ``None`` = range of the observed
             pixels (:func:`output_amplitude`).
         budget_ratio: ``K = budget_ratio · K_oracle``.
         percentile: percentile of ``‖∇I‖`` used by the oracle.
-        hidden_features, num_layers: network size; num_features: Fourier features (``ffn``).
-        iterations, learning_rate: full-batch Adam on the observed pixels.
-        seed: random seed (network init); device: ``cpu``/``cuda``/…
-        empirical_starts, empirical_steps: effort of the empirical Lipschitz estimate.
+        hidden_features: width of the hidden layers.
+        num_layers: number of hidden layers (SLL blocks).
+        num_features: number of Fourier features ``m`` (``ffn``).
+        iterations: full-batch Adam steps on the observed pixels.
+        learning_rate: Adam learning rate.
+        seed: random seed (network init).
+        device: ``cpu``/``cuda``/…
+        empirical_starts: starts of the empirical Lipschitz estimate.
+        empirical_steps: ascent steps per start of the empirical Lipschitz estimate.
     """
 
     preset: str = "ffn"
