@@ -43,11 +43,5 @@ def tiny_config() -> dict:
 
 
 @pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny problems: one intra-op thread (two threads contend badly on a shared 2-core machine)."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+def _one_thread(one_thread):
+    """Small fits: one intra-op thread (see ``one_thread`` in tests/conftest.py)."""
