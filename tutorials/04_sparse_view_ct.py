@@ -87,11 +87,13 @@ fbp_hu = 1000.0 * (filtered_back_projection(measured, scan, grid) / MU_WATER - 1
 # ## 3. The budgeted INR
 #
 # `INRReconstruction` derives the budget from the scan (`budget_estimate`) and fits a Björck-constrained
-# SIREN (budget on the first layer: `first_heavy`) to the sinogram. We pass every setting that matters
-# explicitly; keyword arguments override `ReconstructionConfig`.
+# SIREN to the sinogram with the default split `first_heavy_output`: the first layer keeps the whole
+# budget, the output layer gets a share derived from the air-to-bone amplitude, and the hidden layers
+# share the rest. We pass the settings that size the run explicitly; keyword arguments override
+# `ReconstructionConfig`.
 
 # %%
-settings = dict(preset="siren", constraint="bjorck", allocation="first_heavy",
+settings = dict(preset="siren", constraint="bjorck",
                 hidden_features=32 if FAST else 128, num_layers=3, iterations=120 if FAST else 800,
                 empirical_starts=8 if FAST else 32, empirical_steps=5 if FAST else 20)
 reconstructor = INRReconstruction(**settings)
