@@ -1,4 +1,4 @@
-"""Losses for INR registration: deformation regularisers and point-sample similarity.
+"""Losses: deformation regularisers and point-sample similarity for registration, total variation for images.
 
 All subclass ``torch.nn.modules.loss._Loss`` with ``reduction: LossReduction | str`` and follow the
 input's device and dtype.
@@ -19,6 +19,7 @@ from monai_lipinr.losses.deformation import (
     volume_penalty,
 )
 from monai_lipinr.losses.ncc import NCC_FORMS, PointNCCLoss, point_ncc
+from monai_lipinr.losses.total_variation import TotalVariationLoss, total_variation_map
 
 __all__ = [
     "INPUT_KINDS",
@@ -29,10 +30,12 @@ __all__ = [
     "JacobianFoldingLoss",
     "JacobianVolumeLoss",
     "PointNCCLoss",
+    "TotalVariationLoss",
     "bending_energy",
     "folding_penalty",
     "hyperelastic_energy",
     "hyperelastic_volume_term",
     "point_ncc",
+    "total_variation_map",
     "volume_penalty",
 ]

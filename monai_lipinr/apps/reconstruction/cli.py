@@ -52,6 +52,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--max-hu-jump", type=float, default=None, help="largest edge jump (HU), default 2000")
     g.add_argument("--edge-width", type=float, default=None, help="sharpest edge width (mm); default resolution")
     g.add_argument("--budget-scale", type=float, default=None, help="multiply the prior's budget")
+    g.add_argument("--tv-weight", type=float, default=None,
+                   help="total-variation strength relative to the data misfit (default 10; 0 = off)")
     g.add_argument("--iterations", type=int, default=None)
     g.add_argument("--seed", type=int, default=None)
     g.add_argument("--device", default=None, help="cpu, cuda, … (default cpu)")
@@ -63,7 +65,7 @@ def _config(args: argparse.Namespace):
 
     mapping = {"preset": "preset", "constraint": "constraint", "allocation": "allocation",
                "max_hu_jump": "max_hu_jump", "edge_width": "edge_width_mm", "budget_scale": "budget_scale",
-               "iterations": "iterations", "seed": "seed", "device": "device"}
+               "tv_weight": "tv_weight", "iterations": "iterations", "seed": "seed", "device": "device"}
     values = {f: getattr(args, a) for a, f in mapping.items() if getattr(args, a, None) is not None}
     values["progress"] = not args.no_progress
     cfg = ReconstructionConfig(**values)

@@ -34,12 +34,16 @@ from monai_lipinr.budget.priors import IntensityGradientPrior
 from monai_lipinr.engines import INRTrainer, PointBatchSampler
 from monai_lipinr.lipschitz.constraints import register_retraction
 from monai_lipinr.lipschitz.empirical import estimate_lipschitz
+from monai_lipinr.losses.total_variation import TotalVariationLoss
 
 __all__ = ["INRReconstruction", "ReconstructionResult", "reconstruction_grid", "HU_PER_OUTPUT_UNIT",
            "hu_to_attenuation", "attenuation_to_hu"]
 
 #: One network output unit (attenuation relative to water) is 1000 HU.
 HU_PER_OUTPUT_UNIT = 1000.0
+
+#: Smoothing of the total-variation norm (HU per pixel): differences well above 1 HU count with their size.
+TV_EPS_HU = 1.0
 
 
 def hu_to_attenuation(hu: Any, mu_water: float) -> np.ndarray:
@@ -249,19 +253,30 @@ class INRReconstruction:
         n_rays = target.shape[0]
         if cfg.forward_model == "grid":
             grid_projector = GridProjector(geometry, image_geometry).to(device)
-            pixels = torch.as_tensor(coords.world_to_network(_pixel_centres(image_geometry)),
-                                     dtype=torch.float32, device=device)
+        pixels = torch.as_tensor(coords.world_to_network(_pixel_centres(image_geometry)),
+                                 dtype=torch.float32, device=device)
+
+        w_px, h_px = image_geometry.size
+        fov_pixels = torch.as_tensor(_fov_mask(image_geometry, geometry.centre, geometry.field_of_view_radius()),
+                                     device=device)
+        total_variation = TotalVariationLoss(spatial_dims=2, eps=TV_EPS_HU / HU_PER_OUTPUT_UNIT)
 
         def loss_function(batch: dict[str, Any]) -> torch.Tensor:
+            image = net(pixels).reshape(-1) if cfg.forward_model == "grid" or cfg.tv_weight > 0 else None
             if cfg.forward_model == "grid":
-                pred = grid_projector(net(pixels).reshape(-1) * cfg.mu_water).reshape(-1)
+                pred = grid_projector(image * cfg.mu_water).reshape(-1)
                 res = weights.sqrt() * (pred - target)
                 if cfg.preconditioner == "ramp":
                     res = sqrt_ramp(res.reshape(geometry.shape))
-                return (res ** 2).mean() / scale
-            idx = batch["index"]
-            pred = projector(field, idx, stratified=True, generator=generator)
-            return (weights[idx] * (pred - target[idx]) ** 2).mean() / scale
+                loss = (res ** 2).mean() / scale
+            else:
+                idx = batch["index"]
+                pred = projector(field, idx, stratified=True, generator=generator)
+                loss = (weights[idx] * (pred - target[idx]) ** 2).mean() / scale
+            if cfg.tv_weight > 0:  # weight proportional to the current misfit (see ReconstructionConfig.tv_weight)
+                tv = total_variation(image.reshape(1, 1, h_px, w_px), fov_pixels)
+                loss = loss + cfg.tv_weight * loss.detach() * tv
+            return loss
 
         # one engine iteration = one step (rays: a random ray batch; grid: the full image)
         sampler = PointBatchSampler(n_rays, cfg.rays_per_batch if cfg.forward_model == "rays" else None,

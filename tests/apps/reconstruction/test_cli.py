@@ -69,4 +69,7 @@ def test_bad_inputs_leave_no_output(tmp_path, capsys):
     assert main(["reconstruct", "--sinogram", str(sino), "--geometry", str(geom), "--output", str(out), *FAST]) == 2
     assert "non-finite" in capsys.readouterr().err
     assert main(["reconstruct", "--image", str(img), "--output", str(out), *FAST]) == 2
+    assert main(["reconstruct", "--image", str(img), "--simulate-views", "6", "--tv-weight", "-1",
+                 "--output", str(out), *FAST]) == 2
+    assert "tv_weight" in capsys.readouterr().err
     assert not out.exists()

@@ -98,13 +98,33 @@ def test_amplitude_share_beats_plain_first_heavy(result, data):
     assert _relative_error(result.attenuation, truth) < 0.9 * _relative_error(plain.attenuation, truth)
 
 
-@pytest.mark.xfail(strict=True, reason="measured: on this 10-view, 33-pixel phantom at 150 iterations the "
-                   "constrained SIREN does not yet beat FBP (relative error 0.38 (seed 0) / 0.39 (seed 1) vs "
-                   "0.34); kept to flag when it does")
-def test_beats_fbp_at_few_views(result, data):
+@pytest.fixture(scope="module")
+def converged(data):
+    """Default reconstruction (budget + total variation) and the same without TV, run long enough to converge."""
+    noisy, grid, _ = data
+    kwargs = dict(iterations=2000, hidden_features=64, empirical_starts=4, empirical_steps=2, max_hu_jump=1000.0)
+    return (INRReconstruction(**kwargs).fit(noisy, GEOM, grid),
+            INRReconstruction(tv_weight=0.0, **kwargs).fit(noisy, GEOM, grid))
+
+
+def test_beats_fbp_at_few_views(converged, data):
+    """Measured (10 views, seeds 0/1/2): relative error 0.320/0.312/0.314 vs FBP 0.344/0.342/0.345.
+
+    At 150 iterations and 32 features (the ``result`` fixture) the network is far from converged and does
+    not beat FBP (0.40 vs 0.34).
+    """
     noisy, grid, truth = data
     fbp = filtered_back_projection(noisy, GEOM, grid)
-    assert _relative_error(result.attenuation, truth) < _relative_error(fbp, truth)
+    assert _relative_error(converged[0].attenuation, truth) < 0.97 * _relative_error(fbp, truth)
+
+
+def test_total_variation_removes_what_the_budget_leaves(converged, data):
+    """Measured (seeds 0/1/2): relative error 0.320/0.312/0.314 with TV vs 0.355/0.355/0.357 without."""
+    _, _, truth = data
+    with_tv, without_tv = converged
+    assert _relative_error(with_tv.attenuation, truth) < 0.95 * _relative_error(without_tv.attenuation, truth)
+    # both respect the same certified budget; TV lowers the mean gradient, not the bound
+    assert with_tv.ledger["certified_bound"] <= with_tv.ledger["budget"] * (1 + CERTIFY_RTOL)
 
 
 def test_unconstrained_twin_reports_budget_only(data):
@@ -127,6 +147,8 @@ def test_bad_inputs(data):
         rec.fit(np.zeros(GEOM.shape), GEOM, grid)
     with pytest.raises(TypeError, match="geometry"):
         rec.fit(noisy, "parallel", grid)
+    with pytest.raises(ValueError, match="tv_weight"):
+        INRReconstruction(tv_weight=-1.0)
     with pytest.raises(ValueError, match="photons"):
         INRReconstruction(iterations=1, weighting="poisson").fit(noisy, GEOM, grid)
     with pytest.raises(ValueError, match="2-D ImageGeometry"):
@@ -135,3 +157,16 @@ def test_bad_inputs(data):
         INRReconstruction(budget_scale=0.0)
     with pytest.raises(ValueError, match="iterations"):
         INRReconstruction(iterations=0)
+
+
+@pytest.mark.parametrize("forward_model", ["grid", "rays"])
+def test_total_variation_term_is_in_the_loss(data, forward_model):
+    """With the same seed, the first logged loss is the data term plus c·D·TV (TV > 0 after one step)."""
+    noisy, grid, _ = data
+    kwargs = dict(iterations=3, hidden_features=16, empirical_starts=2, empirical_steps=1, log_every=1,
+                  forward_model=forward_model, rays_per_batch=64, samples_per_ray=16)
+    plain = INRReconstruction(tv_weight=0.0, **kwargs).fit(noisy, GEOM, grid)
+    with_tv = INRReconstruction(tv_weight=1e3, **kwargs).fit(noisy, GEOM, grid)
+    # the output layer starts at zero (a flat image: TV 0), so step 0 agrees; afterwards TV adds to the loss
+    assert with_tv.history[0]["loss"] == pytest.approx(plain.history[0]["loss"], rel=1e-6)
+    assert with_tv.history[-1]["loss"] > plain.history[-1]["loss"]
