@@ -327,6 +327,21 @@ class ImageGeometry:
         """World position (LPS mm) of the centre of the field of view, index ``(size - 1) / 2``."""
         return self.origin + self.index_to_world_matrix @ ((np.asarray(self.size, dtype=np.float64) - 1) / 2)
 
+    def refined(self, factor: int) -> ImageGeometry:
+        """The same field of view with every voxel split into ``factor`` sub-voxels along each axis.
+
+        Sub-voxel ``(f·i + a, …)`` (``0 <= a < factor``) lies inside voxel ``(i, …)``; the voxel's area (volume)
+        average is the mean over its ``factor^D`` sub-voxel centres.
+
+        Raises:
+            ValueError: when ``factor`` is not an int >= 1.
+        """
+        if isinstance(factor, bool) or not isinstance(factor, (int, np.integer)) or factor < 1:
+            raise ValueError(f"factor must be an int >= 1, got {factor!r}.")
+        f = int(factor)
+        origin = self.index_to_world(np.full((1, self.spatial_dims), -0.5 + 0.5 / f))[0]
+        return ImageGeometry(tuple(s * f for s in self.size), self.spacing / f, origin, self.direction)
+
     # ------------------------------------------------------------------ mappings
     def index_to_world(self, index):
         """Continuous voxel indices ``(N, D)`` (array-axis order) -> world points ``(N, D)`` (LPS mm)."""

@@ -133,3 +133,22 @@ def test_subnormal_direction_entries_are_flushed_for_itk():
         img.TransformContinuousIndexToPhysicalPoint([1.0, 2.0, 0.5]),
         geom.index_to_world(np.array([[1.0, 2.0, 0.5]]))[0],
     )
+
+
+@pytest.mark.parametrize("factor", [1, 2, 3])
+def test_refined_grid_covers_the_same_extent_and_nests_in_the_voxels(factor):
+    rot = np.array([[0.0, -1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
+    geom = ImageGeometry((4, 3, 2), (2.0, 1.5, 3.0), (10.0, -5.0, 7.0), rot)
+    fine = geom.refined(factor)
+    assert fine.size == (4 * factor, 3 * factor, 2 * factor)
+    np.testing.assert_allclose(fine.physical_extent, geom.physical_extent)
+    np.testing.assert_allclose(fine.centre, geom.centre, atol=1e-12)
+    # every sub-voxel centre falls inside its parent voxel (index // factor), and the mean of a voxel's
+    # sub-voxel centres is the voxel centre
+    sub = np.array([[a, b, c] for a in range(factor) for b in range(factor) for c in range(factor)])
+    parent = np.array([[3, 1, 1]])
+    centres = fine.index_to_world(parent * factor + sub)
+    np.testing.assert_allclose(np.rint(geom.world_to_index(centres)), np.repeat(parent, len(sub), 0))
+    np.testing.assert_allclose(centres.mean(0), geom.index_to_world(parent)[0], atol=1e-12)
+    with pytest.raises(ValueError, match="factor"):
+        geom.refined(0)

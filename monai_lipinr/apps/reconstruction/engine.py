@@ -251,13 +251,16 @@ class INRReconstruction:
         if cfg.preconditioner == "ramp" and cfg.forward_model == "grid":
             scale = float((sqrt_ramp(target.reshape(geometry.shape)) ** 2).mean())  # loss normalisation: 1 = predicting zero everywhere
         n_rays = target.shape[0]
+        # the network is sampled on the output grid refined ``supersampling`` times per axis: the projector
+        # then sees detail finer than an output pixel (which the measured line integrals contain)
+        samples = image_geometry.refined(cfg.supersampling)
         if cfg.forward_model == "grid":
-            grid_projector = GridProjector(geometry, image_geometry).to(device)
-        pixels = torch.as_tensor(coords.world_to_network(_pixel_centres(image_geometry)),
-                                 dtype=torch.float32, device=device)
+            grid_projector = GridProjector(geometry, samples).to(device)
+        pixels = torch.as_tensor(coords.world_to_network(_pixel_centres(samples)), dtype=torch.float32,
+                                 device=device)
 
-        w_px, h_px = image_geometry.size
-        fov_pixels = torch.as_tensor(_fov_mask(image_geometry, geometry.centre, geometry.field_of_view_radius()),
+        w_px, h_px = samples.size
+        fov_pixels = torch.as_tensor(_fov_mask(samples, geometry.centre, geometry.field_of_view_radius()),
                                      device=device)
         total_variation = TotalVariationLoss(spatial_dims=2, eps=TV_EPS_HU / HU_PER_OUTPUT_UNIT)
 
@@ -303,14 +306,19 @@ class INRReconstruction:
     @torch.no_grad()
     def render(self, network: torch.nn.Module, coordinates: NetworkCoordinates, image_geometry: ImageGeometry
                ) -> np.ndarray:
-        """Evaluate a network's ``μ/μ_water`` at the pixel centres of a 2-D grid → ``(H, W)`` indexed ``[j, i]``."""
+        """A network's ``μ/μ_water`` on a 2-D grid → ``(H, W)`` indexed ``[j, i]``.
+
+        Each pixel is the mean of the network at ``supersampling²`` sub-pixel centres (its area average; the
+        pixel centre when ``supersampling = 1``).
+        """
         w, h = image_geometry.size
-        pts = _pixel_centres(image_geometry)
+        f = self.config.supersampling
+        pts = _pixel_centres(image_geometry.refined(f))
         param = next(network.parameters())
         x = torch.as_tensor(coordinates.world_to_network(pts), dtype=param.dtype, device=param.device)
         out = torch.cat([network(x[a:a + self.config.chunk_size]) for a in range(0, x.shape[0],
                                                                                   self.config.chunk_size)])
-        return out.reshape(h, w).double().cpu().numpy()
+        return out.reshape(h, f, w, f).mean(dim=(1, 3)).double().cpu().numpy()
 
     def _finish(self, net, coords, residual, geometry, image_geometry, estimate, edge, history
                 ) -> ReconstructionResult:

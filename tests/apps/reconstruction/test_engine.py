@@ -170,3 +170,21 @@ def test_total_variation_term_is_in_the_loss(data, forward_model):
     # the output layer starts at zero (a flat image: TV 0), so step 0 agrees; afterwards TV adds to the loss
     assert with_tv.history[0]["loss"] == pytest.approx(plain.history[0]["loss"], rel=1e-6)
     assert with_tv.history[-1]["loss"] > plain.history[-1]["loss"]
+
+
+def test_supersampled_pixels_are_area_averages_of_the_network(data):
+    noisy, grid, _ = data
+    rec = INRReconstruction(iterations=2, hidden_features=16, empirical_starts=2, empirical_steps=1,
+                            supersampling=2)
+    res = rec.fit(noisy, GEOM, grid)
+    assert res.hu.shape == (grid.size[1], grid.size[0])
+    # pixel (j, i) = mean of the network at its 2x2 sub-pixel centres
+    fine = grid.refined(2)
+    j, i = 5, 7
+    sub = np.array([[2 * i + a, 2 * j + b] for a in range(2) for b in range(2)], dtype=np.float64)
+    x = torch.as_tensor(res.coordinates.world_to_network(fine.index_to_world(sub)), dtype=torch.float32)
+    with torch.no_grad():
+        expected = float(res.network(x).mean())
+    assert rec.render(res.network, res.coordinates, grid)[j, i] == pytest.approx(expected, rel=1e-5, abs=1e-6)
+    with pytest.raises(ValueError, match="supersampling"):
+        INRReconstruction(supersampling=0)
