@@ -30,6 +30,7 @@ import SimpleITK as sitk
 import torch
 
 from monai_lipinr.apps.reconstruction.cli import _downsample
+from monai_lipinr.apps.reconstruction.config import ReconstructionConfig
 from monai_lipinr.apps.reconstruction.engine import (
     INRReconstruction,
     _fov_mask,
@@ -182,7 +183,8 @@ def main(argv=None):
     p.add_argument("--sweep", type=float, nargs="*", default=None,
                    help="budget scales of ours at --sweep-views (flag alone: 0.25 0.5 2 4)")
     p.add_argument("--photons", type=float, default=1e5)
-    p.add_argument("--iterations", type=int, default=800)
+    p.add_argument("--iterations", type=int, default=None,
+                   help="optimiser steps of every INR (default: the ReconstructionConfig default)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=None, help="torch threads (1 on a shared machine)")
     p.add_argument("--json", default=None, help="write all rows to this JSON file")
@@ -199,6 +201,8 @@ def main(argv=None):
             overrides[field] = json.loads(value)
         except json.JSONDecodeError:
             overrides[field] = value  # a bare string, e.g. allocation=first_heavy
+    if a.iterations is None:
+        a.iterations = ReconstructionConfig().iterations
     sweep = [] if a.sweep is None else (a.sweep or [0.25, 0.5, 2.0, 4.0])
     all_rows = []
     for name in a.slices:
