@@ -4,7 +4,8 @@ Model: the network ``f(x̃)`` represents the attenuation relative to water, ``μ
 (``HU = 1000 (f - 1)``), on the isotropic network coordinates of the scan field of view (centre ``c`` = the
 rotation centre, ``R`` = field-of-view radius in mm, so the measured disk is ``‖x̃‖ ≤ 1``). Its line
 integrals along the measured rays are computed by stratified quadrature (:class:`RayProjector`) and fitted
-to the sinogram by (optionally Poisson-weighted) least squares on random ray batches.
+to the sinogram by (optionally Poisson-weighted) least squares on random ray batches (or, by default,
+on every ray through the sparse grid projector), plus a total-variation term weighted by the current misfit.
 
 Budget: :class:`~monai_lipinr.budget.IntensityGradientPrior` — an edge of ``max_hu_jump`` HU (air ↔ dense
 bone, 2000 HU) cannot be sharper than the scanner resolves (``edge_width_mm``, by default the detector
