@@ -22,6 +22,13 @@ def _crop(x: torch.Tensor, spatial_dims: int) -> torch.Tensor:
     return x[(Ellipsis,) + (slice(0, -1),) * spatial_dims]
 
 
+def _check_settings(spatial_dims: int, eps: float) -> None:
+    if spatial_dims not in SUPPORTED_SPATIAL_DIMS:
+        raise ValueError(f"spatial_dims must be one of {SUPPORTED_SPATIAL_DIMS}, got {spatial_dims!r}.")
+    if not (isinstance(eps, (int, float)) and eps > 0):
+        raise ValueError(f"eps must be a number > 0 (image intensity units), got {eps!r}.")
+
+
 def _forward_neighbours(x: torch.Tensor, spatial_dims: int) -> list[torch.Tensor]:
     """For each trailing spatial axis, ``x`` shifted by one voxel along it, aligned with ``_crop(x)``."""
     first = x.ndim - spatial_dims
@@ -51,13 +58,10 @@ def total_variation_map(image: torch.Tensor, spatial_dims: int, eps: float = 1e-
         ValueError: for unsupported ``spatial_dims``, fewer than 2 voxels along a spatial axis or ``eps <= 0``.
     """
     x = check_float_tensor("image", image)
-    if spatial_dims not in SUPPORTED_SPATIAL_DIMS:
-        raise ValueError(f"spatial_dims must be one of {SUPPORTED_SPATIAL_DIMS}, got {spatial_dims!r}.")
+    _check_settings(spatial_dims, eps)
     if x.ndim < spatial_dims or any(s < 2 for s in x.shape[x.ndim - spatial_dims:]):
         raise ValueError(f"image must have {spatial_dims} trailing spatial axes of at least 2 voxels, "
                          f"got shape {tuple(x.shape)}.")
-    if not (isinstance(eps, (int, float)) and eps > 0):
-        raise ValueError(f"eps must be a number > 0 (image intensity units), got {eps!r}.")
     base = _crop(x, spatial_dims)
     squared = sum((shifted - base).square() for shifted in _forward_neighbours(x, spatial_dims))
     return torch.sqrt(squared + eps * eps) - eps
@@ -86,10 +90,7 @@ class TotalVariationLoss(_Loss):
     def __init__(self, spatial_dims: int = 2, eps: float = 1e-3,
                  reduction: LossReduction | str = LossReduction.MEAN) -> None:
         super().__init__(reduction=check_reduction(reduction))
-        if spatial_dims not in SUPPORTED_SPATIAL_DIMS:
-            raise ValueError(f"spatial_dims must be one of {SUPPORTED_SPATIAL_DIMS}, got {spatial_dims!r}.")
-        if not (isinstance(eps, (int, float)) and eps > 0):
-            raise ValueError(f"eps must be a number > 0 (image intensity units), got {eps!r}.")
+        _check_settings(spatial_dims, eps)
         self.spatial_dims = spatial_dims
         self.eps = float(eps)
 
