@@ -40,7 +40,7 @@ from monai_lipinr.apps.reconstruction.engine import (
 from monai_lipinr.apps.reconstruction.fbp import filtered_back_projection
 from monai_lipinr.apps.reconstruction.geometry import ParallelBeamGeometry
 from monai_lipinr.apps.reconstruction.noise import add_noise
-from monai_lipinr.apps.reconstruction.projector import project_image
+from monai_lipinr.apps.reconstruction.projector import APERTURES, simulate_sinogram
 from monai_lipinr.apps.reconstruction.quality import body_mask, masked_psnr, masked_ssim
 from monai_lipinr.budget import ImageGeometry
 
@@ -83,7 +83,7 @@ def load_slice(name: str, data: Path):
 
 
 def run_case(hu_full, geom_full, size, views, photons, iterations, budget_scales, seed=0,
-             methods=METHODS, overrides=None):
+             methods=METHODS, overrides=None, aperture="bin"):
     """Simulate one scan and score the requested methods on it; returns one row per method.
 
     Anatomy outside the scanned field-of-view disk is replaced by air first (the crops ``cip`` and
@@ -99,7 +99,7 @@ def run_case(hu_full, geom_full, size, views, photons, iterations, budget_scales
     hu_full = np.where(_fov_mask(geom_full, geom.centre, geom.field_of_view_radius()), hu_full, -1000.0)
     ref, _ = _downsample(hu_full, geom_full, size)
     mu = hu_to_attenuation(hu_full, MU_WATER)
-    sino = add_noise(project_image(torch.tensor(mu), geom_full, geom), "poisson", photons=photons, seed=seed)
+    sino = add_noise(simulate_sinogram(torch.tensor(mu), geom_full, geom, aperture), "poisson", photons=photons, seed=seed)
     mask = body_mask(ref) & _fov_mask(grid, geom.centre, geom.field_of_view_radius() - EVAL_RIM_PIXELS * h)
     rows = []
 
@@ -137,14 +137,14 @@ def run_case(hu_full, geom_full, size, views, photons, iterations, budget_scales
             continue
         t = time.perf_counter()
         res = INRReconstruction(constraint="none", iterations=iterations, seed=seed,
-                                **{**(overrides or {}), **extra}).fit(sino, geom, grid)
+                                **{**(overrides or {}), **extra}).fit(sino, geom, grid, photons=photons)
         score(label, res.hu, time.perf_counter() - t,
               {"empirical_K": res.ledger["empirical"], "prior_K": res.ledger["prior_budget"]})
     if "ours" in methods:
         for scale in budget_scales:
             t = time.perf_counter()
             res = INRReconstruction(budget_scale=scale, iterations=iterations, seed=seed, **(overrides or {})).fit(
-                sino, geom, grid)
+                sino, geom, grid, photons=photons)
             score(f"INR ours (K x{scale:g})", res.hu, time.perf_counter() - t,
                   {"budget_scale": scale, "budget_K": res.budget["applied_value"],
                    "empirical_K": res.ledger["empirical"], "utilization": res.ledger["utilization"],
@@ -182,6 +182,8 @@ def main(argv=None):
     p.add_argument("--sweep", type=float, nargs="*", default=None,
                    help="budget scales of ours at --sweep-views (flag alone: 0.25 0.5 2 4)")
     p.add_argument("--photons", type=float, default=1e5)
+    p.add_argument("--aperture", choices=APERTURES, default="bin",
+                   help="detector model of the simulated scan: bin (integrates over the bin width) or point")
     p.add_argument("--iterations", type=int, default=None,
                    help="optimiser steps of every INR (default: the ReconstructionConfig default)")
     p.add_argument("--seed", type=int, default=0)
@@ -212,10 +214,10 @@ def main(argv=None):
         size = min(a.size, min(hu.shape) // 2)
         for v in a.views:
             rows = run_case(hu, g, size, v, a.photons, a.iterations, [1.0], seed=a.seed, methods=a.methods,
-                            overrides=overrides) if a.methods else []
+                            overrides=overrides, aperture=a.aperture) if a.methods else []
             extra = [s for s in sweep if not (s == 1.0 and "ours" in a.methods)] if v == a.sweep_views else []
             rows += run_case(hu, g, size, v, a.photons, a.iterations, extra, seed=a.seed, methods=("ours",),
-                             overrides=overrides) if extra else []
+                             overrides=overrides, aperture=a.aperture) if extra else []
             for r in rows:
                 r["slice"] = name
                 _print(r)

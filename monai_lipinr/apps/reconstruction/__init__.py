@@ -19,7 +19,13 @@ from monai_lipinr.apps.reconstruction.fbp import filtered_back_projection
 from monai_lipinr.apps.reconstruction.geometry import FanBeamGeometry, ParallelBeamGeometry, ScanGeometry
 from monai_lipinr.apps.reconstruction.noise import add_noise
 from monai_lipinr.apps.reconstruction.phantom import EllipsePhantom, shepp_logan_ellipses
-from monai_lipinr.apps.reconstruction.projector import GridProjector, INRField, RayProjector, project_image
+from monai_lipinr.apps.reconstruction.projector import (
+    GridProjector,
+    INRField,
+    RayProjector,
+    project_image,
+    simulate_sinogram,
+)
 
 __all__ = [
     "EllipsePhantom",
@@ -37,4 +43,5 @@ __all__ = [
     "project_image",
     "reconstruction_grid",
     "shepp_logan_ellipses",
+    "simulate_sinogram",
 ]

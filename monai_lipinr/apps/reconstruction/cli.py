@@ -28,6 +28,7 @@ __all__ = ["add_arguments", "run", "load_sinogram", "simulate_scan"]
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from monai_lipinr.apps.reconstruction.config import CONSTRAINTS, PRESETS
     from monai_lipinr.apps.reconstruction.noise import NOISE_MODELS
+    from monai_lipinr.apps.reconstruction.projector import APERTURES
     from monai_lipinr.lipschitz.allocation import ALLOCATION_STRATEGIES
 
     src = parser.add_argument_group("input")
@@ -37,6 +38,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     src.add_argument("--slice", type=int, default=None, help="axial slice index k of a 3-D --image (default middle)")
     src.add_argument("--simulate-views", type=int, default=None, help="number of views to simulate")
     src.add_argument("--noise", choices=NOISE_MODELS, default="poisson")
+    src.add_argument("--aperture", choices=APERTURES, default="bin",
+                     help="simulated detector: bin (integrates over the bin width) or point (pencil ray)")
     src.add_argument("--photons", type=float, default=1e5, help="I0 per detector bin and view (Poisson)")
     src.add_argument("--sigma", type=float, default=0.01, help="std of line-integral noise (Gaussian)")
     src.add_argument("--size", type=int, default=None, help="output grid pixels per side (default: from geometry)")
@@ -103,20 +106,22 @@ def load_sinogram(path: str | Path, geometry_path: str | Path):
 
 def simulate_scan(image_hu: np.ndarray, image_geometry, views: int, fan: bool = False,
                   source_to_isocentre: float = 570.0, source_to_detector: float = 1040.0,
-                  detector_spacing: float | None = None, mu_water: float | None = None):
+                  detector_spacing: float | None = None, mu_water: float | None = None, aperture: str = "bin"):
     """Noise-free sinogram of an HU slice: ``(sinogram (V, D), geometry)``.
 
     The geometry is centred on the image, its detector covers the image's circumscribed disk with bins of
     ``detector_spacing`` (default: the pixel spacing, magnified for fan beam); parallel views are uniform on
-    ``[0, π)``, fan views on ``[0, 2π)``.
+    ``[0, π)``, fan views on ``[0, 2π)``. ``aperture`` is the detector model of
+    :func:`~monai_lipinr.apps.reconstruction.projector.simulate_sinogram` (``"bin"``: each bin integrates over
+    its width; ``"point"``: a pencil ray through its centre).
 
     Raises:
-        ValueError: for ``views < 1``.
+        ValueError: for ``views < 1`` or an unknown ``aperture``.
     """
     from monai_lipinr.apps.reconstruction.config import MU_WATER_PER_MM
     from monai_lipinr.apps.reconstruction.engine import hu_to_attenuation
     from monai_lipinr.apps.reconstruction.geometry import FanBeamGeometry, ParallelBeamGeometry
-    from monai_lipinr.apps.reconstruction.projector import project_image
+    from monai_lipinr.apps.reconstruction.projector import simulate_sinogram
 
     if isinstance(views, bool) or not isinstance(views, int) or views < 1:
         raise ValueError(f"--simulate-views must be an int >= 1 (number of projections), got {views!r}.")
@@ -133,7 +138,7 @@ def simulate_scan(image_hu: np.ndarray, image_geometry, views: int, fan: bool = 
     else:
         n = int(math.ceil(2 * radius / pitch))
         geom = ParallelBeamGeometry(np.linspace(0, np.pi, views, endpoint=False), n, pitch, centre=centre)
-    sino = project_image(hu_to_attenuation(image_hu, mu_water), image_geometry, geom)
+    sino = simulate_sinogram(hu_to_attenuation(image_hu, mu_water), image_geometry, geom, aperture)
     return sino.double().numpy(), geom
 
 
@@ -232,7 +237,7 @@ def run(args: argparse.Namespace) -> int:
         reference, grid = _downsample(hu_full, geom_full, size)
         clean, geom = simulate_scan(hu_full, geom_full, args.simulate_views, args.fan, args.source_to_isocentre,
                                     args.source_to_detector, detector_spacing=float(grid.spacing[0]),
-                                    mu_water=cfg.mu_water)
+                                    mu_water=cfg.mu_water, aperture=args.aperture)
         sino = add_noise(clean, args.noise, photons=args.photons, sigma=args.sigma, seed=cfg.seed).numpy()
         photons = args.photons if args.noise == "poisson" else None
     with atomic_output_dir(args.output, overwrite=args.overwrite) as tmp:
@@ -245,7 +250,8 @@ def run(args: argparse.Namespace) -> int:
         np.save(tmp / "sinogram.npy", np.asarray(sino, dtype=np.float64))
         (tmp / "geometry.json").write_text(json.dumps(geom.to_dict(), indent=1), encoding="utf-8")
         report = {"inputs": {k: getattr(args, k) for k in ("sinogram", "geometry", "image", "slice",
-                                                            "simulate_views", "noise", "photons", "sigma")},
+                                                            "simulate_views", "noise", "aperture", "photons",
+                                                            "sigma")},
                   "config": {k: v for k, v in vars(cfg).items()}, **result.report()}
         panels = [("INR (ours)", result.hu), ("FBP", fbp_hu)]
         title = (f"budget K = {result.budget['applied_value']:.4g} ({result.budget['edge_width_mm']:.3g} mm edge), "

@@ -241,7 +241,8 @@ class INRReconstruction:
         field = INRField(net, coords, output_scale=cfg.mu_water)
         if cfg.forward_model == "rays":
             projector = RayProjector(geometry, num_samples=cfg.samples_per_ray,
-                                     chunk_size=max(1, cfg.chunk_size // cfg.samples_per_ray)).to(device)
+                                     chunk_size=max(1, cfg.chunk_size // cfg.samples_per_ray),
+                                     detector_subsamples=cfg.detector_subsamples).to(device)
 
         lr = learning_rate(cfg)
         optimizer = torch.optim.Adam(net.parameters(), lr=lr)
@@ -256,7 +257,7 @@ class INRReconstruction:
         # then sees detail finer than an output pixel (which the measured line integrals contain)
         samples = image_geometry.refined(cfg.supersampling)
         if cfg.forward_model == "grid":
-            grid_projector = GridProjector(geometry, samples).to(device)
+            grid_projector = GridProjector(geometry, samples, detector_subsamples=cfg.detector_subsamples).to(device)
         pixels = torch.as_tensor(coords.world_to_network(_pixel_centres(samples)), dtype=torch.float32,
                                  device=device)
 

@@ -140,6 +140,20 @@ class ScanGeometry:
         """Sampling pitch of the detector at the rotation centre (mm): the finest resolvable edge width."""
         raise NotImplementedError
 
+    def subdivided(self, factor: int) -> ScanGeometry:
+        """The same scan with every detector bin split into ``factor`` equal sub-bins.
+
+        Sub-bins ``k·factor … k·factor + factor - 1`` tile bin ``k`` (pitch ``detector_spacing / factor``,
+        same offset): averaging their line integrals gives the bin's strip integral over its width.
+
+        Raises:
+            ValueError: for ``factor`` not an int >= 1.
+        """
+        factor = _count("factor", factor)
+        d = self.to_dict()
+        d.update(num_detectors=self.num_detectors * factor, detector_spacing_mm=self.detector_spacing / factor)
+        return geometry_from_dict(d)
+
     # ------------------------------------------------------------------ rays
     def _frames(self) -> tuple[np.ndarray, np.ndarray]:
         th = self.angles

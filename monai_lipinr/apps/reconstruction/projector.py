@@ -29,9 +29,16 @@ from monai_lipinr.budget.coordinates import NetworkCoordinates
 from monai_lipinr.budget.geometry import ImageGeometry
 
 __all__ = ["RayProjector", "INRField", "GridImageField", "ray_disk_intersection", "project_image",
-           "samples_for_spacing", "grid_system_matrix", "GridProjector"]
+           "samples_for_spacing", "grid_system_matrix", "GridProjector", "BIN_AVERAGES", "APERTURES",
+           "simulate_sinogram"]
 
 Field = Callable[[torch.Tensor], torch.Tensor]
+
+#: How :func:`project_image` combines the sub-rays of a detector bin.
+BIN_AVERAGES = ("line_integral", "intensity")
+
+#: Detector models of :func:`simulate_sinogram`.
+APERTURES = ("bin", "point")
 
 
 def ray_disk_intersection(origins: torch.Tensor, directions: torch.Tensor, centre: Any, radius: float
@@ -70,21 +77,26 @@ class RayProjector(nn.Module):
         num_samples: quadrature cells per ray (the same for every ray; each ray's cells span its chord).
         support_radius: radius of the support disk around the rotation centre, mm; ``None`` uses the scan
             field of view (``geometry.field_of_view_radius()``).
-        chunk_size: rays per field evaluation (memory bound ``chunk_size * num_samples`` points).
+        chunk_size: rays (sub-bin rays) per field evaluation: memory bound ``chunk_size * num_samples`` points.
         dtype: floating type of the rays (float32 or float64).
+        detector_subsamples: rays per detector bin, at the centres of ``detector_subsamples`` equal sub-bins
+            (:meth:`ScanGeometry.subdivided`); a bin's value is their mean, the strip integral over the bin
+            width (the detector aperture). 1 = one pencil ray through the bin centre.
 
     The rays are buffers: ``projector.to(device)`` moves them.
 
     Raises:
-        ValueError: for ``num_samples``/``chunk_size`` < 1 or a non-positive support radius.
+        ValueError: for ``num_samples``/``chunk_size``/``detector_subsamples`` < 1 or a non-positive support
+            radius.
     """
 
     def __init__(self, geometry: ScanGeometry, num_samples: int = 256, support_radius: float | None = None,
-                 chunk_size: int = 4096, dtype: torch.dtype = torch.float32) -> None:
+                 chunk_size: int = 4096, dtype: torch.dtype = torch.float32, detector_subsamples: int = 1) -> None:
         super().__init__()
         if not isinstance(geometry, ScanGeometry):
             raise TypeError(f"geometry must be a ScanGeometry, got {type(geometry).__name__}.")
-        for name, v in (("num_samples", num_samples), ("chunk_size", chunk_size)):
+        for name, v in (("num_samples", num_samples), ("chunk_size", chunk_size),
+                        ("detector_subsamples", detector_subsamples)):
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ValueError(f"{name} must be an int >= 1, got {v!r}.")
         radius = geometry.field_of_view_radius() if support_radius is None else float(support_radius)
@@ -94,7 +106,8 @@ class RayProjector(nn.Module):
         self.num_samples = num_samples
         self.support_radius = radius
         self.chunk_size = chunk_size
-        o, d = geometry.rays(dtype=dtype)
+        self.detector_subsamples = detector_subsamples
+        o, d = geometry.subdivided(detector_subsamples).rays(dtype=dtype)
         start, length = ray_disk_intersection(o, d, geometry.centre, radius)
         self.register_buffer("origins", o, persistent=False)
         self.register_buffer("directions", d, persistent=False)
@@ -103,7 +116,7 @@ class RayProjector(nn.Module):
 
     def sample_points(self, ray_indices: torch.Tensor | None = None, stratified: bool = False,
                       generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Quadrature points and weights of a set of rays.
+        """Quadrature points and weights of a set of rays (detector bins).
 
         Args:
             ray_indices: ``(B,)`` long indices into the flattened sinogram (view-major); ``None`` = all.
@@ -111,21 +124,23 @@ class RayProjector(nn.Module):
             generator: random generator for the stratified offsets (on the rays' device).
 
         Returns:
-            ``(points (B, M, 2) world mm, weights (B,) mm)`` so that the integral is ``weights · mean_m f``.
+            ``(points (B, S, 2) world mm, weights (B, S) mm)`` with ``S = detector_subsamples * num_samples``,
+            so that bin ``b``'s integral is ``Σ_s weights[b, s] f(points[b, s])``.
         """
-        if ray_indices is None:
-            o, d, s, n = self.origins, self.directions, self.start, self.length
-        else:
-            o, d, s, n = (t[ray_indices] for t in (self.origins, self.directions, self.start, self.length))
-        m = self.num_samples
+        f, m = self.detector_subsamples, self.num_samples
+        bins = torch.arange(self.geometry.num_rays, device=self.origins.device) if ray_indices is None \
+            else ray_indices
+        sub = (bins[:, None] * f + torch.arange(f, device=bins.device)).reshape(-1)  # sub-bin rays of each bin
+        o, d, s, n = (t[sub] for t in (self.origins, self.directions, self.start, self.length))
         cells = torch.arange(m, dtype=o.dtype, device=o.device)
         if stratified:
             offset = torch.rand((o.shape[0], m), generator=generator, dtype=o.dtype, device=o.device)
         else:
             offset = torch.full((1, m), 0.5, dtype=o.dtype, device=o.device)
-        lam = s[:, None] + n[:, None] * (cells[None] + offset) / m  # (B, M)
+        lam = s[:, None] + n[:, None] * (cells[None] + offset) / m  # (B f, M)
         points = o[:, None, :] + lam[..., None] * d[:, None, :]
-        return points, n
+        weights = (n / (m * f))[:, None].expand(-1, m)
+        return points.reshape(bins.shape[0], f * m, 2), weights.reshape(bins.shape[0], f * m)
 
     def forward(self, field: Field, ray_indices: torch.Tensor | None = None, stratified: bool = False,
                 generator: torch.Generator | None = None) -> torch.Tensor:
@@ -144,11 +159,12 @@ class RayProjector(nn.Module):
         total = self.geometry.num_rays if ray_indices is None else int(ray_indices.shape[0])
         idx_all = ray_indices if ray_indices is not None else torch.arange(total, device=self.origins.device)
         outs = []
-        for a in range(0, total, self.chunk_size):
-            idx = idx_all[a:a + self.chunk_size]
+        step = max(1, self.chunk_size // self.detector_subsamples)
+        for a in range(0, total, step):
+            idx = idx_all[a:a + step]
             points, weights = self.sample_points(idx, stratified, generator)
-            values = field(points.reshape(-1, 2)).reshape(points.shape[0], self.num_samples)
-            outs.append(values.mean(-1) * weights.to(values.dtype))
+            values = field(points.reshape(-1, 2)).reshape(weights.shape)
+            outs.append((values * weights.to(values.dtype)).sum(-1))
         out = torch.cat(outs) if outs else self.length.new_zeros(0)
         return out.reshape(self.geometry.shape) if ray_indices is None else out
 
@@ -212,7 +228,8 @@ class GridImageField(nn.Module):
 
 
 def project_image(image: Any, image_geometry: ImageGeometry, scan_geometry: ScanGeometry,
-                  oversampling: float = 2.0, chunk_size: int = 4096) -> torch.Tensor:
+                  oversampling: float = 2.0, chunk_size: int = 4096, detector_subsamples: int = 1,
+                  bin_average: str = "line_integral") -> torch.Tensor:
     """Simulate the sinogram of a gridded image (line integrals of its bilinear interpolant).
 
     Args:
@@ -221,11 +238,28 @@ def project_image(image: Any, image_geometry: ImageGeometry, scan_geometry: Scan
         scan_geometry: the scan geometry.
         oversampling: quadrature points per pixel spacing along each ray.
         chunk_size: rays per batch.
+        detector_subsamples: rays per detector bin (see :class:`RayProjector`): > 1 integrates each bin over
+            its width, as a real detector does; 1 samples the bin centre only.
+        bin_average: how the sub-rays of a bin combine: ``"line_integral"`` (their mean, the strip integral:
+            the linear model of :class:`RayProjector`) or ``"intensity"`` (``-log`` of the mean transmitted
+            fraction ``exp(-p)``: what a detector bin counts, Beer-Lambert per sub-ray; for a dimensionless
+            line integral, i.e. an attenuation image in 1/mm). The two differ where the line integral varies
+            across a bin (the exponential edge-gradient effect, e.g. at a bone edge).
 
     Returns:
         ``(num_views, num_detectors)`` line integrals (field units × mm), float64 when the image is float64,
         else float32.
+
+    Raises:
+        ValueError: for an unknown ``bin_average``.
     """
+    if bin_average not in BIN_AVERAGES:
+        raise ValueError(f"bin_average must be one of {BIN_AVERAGES}, got {bin_average!r}.")
+    if bin_average == "intensity" and detector_subsamples > 1:
+        sub = project_image(image, image_geometry, scan_geometry.subdivided(detector_subsamples), oversampling,
+                            chunk_size)
+        v, d = scan_geometry.shape
+        return -torch.log(torch.exp(-sub.reshape(v, d, detector_subsamples)).mean(-1))
     field = GridImageField(image, image_geometry)
     corners = np.array([[0, 0], [image_geometry.size[0] - 1, 0], [0, image_geometry.size[1] - 1],
                         [image_geometry.size[0] - 1, image_geometry.size[1] - 1]], dtype=np.float64)
@@ -235,13 +269,44 @@ def project_image(image: Any, image_geometry: ImageGeometry, scan_geometry: Scan
     n = samples_for_spacing(2.0 * radius, float(np.min(image_geometry.spacing)), oversampling)
     dtype = field.image.dtype if field.image.dtype == torch.float64 else torch.float32
     projector = RayProjector(scan_geometry, num_samples=n, support_radius=radius, chunk_size=chunk_size,
-                             dtype=dtype).to(field.image.device)
+                             dtype=dtype, detector_subsamples=detector_subsamples).to(field.image.device)
     with torch.no_grad():
         return projector(field)
 
 
+def simulate_sinogram(attenuation: Any, image_geometry: ImageGeometry, scan_geometry: ScanGeometry,
+                      aperture: str = "bin") -> torch.Tensor:
+    """Noise-free measured sinogram of an attenuation image, as a detector of the scan would record it.
+
+    Args:
+        attenuation: ``(H, W)`` attenuation ``μ`` in 1/mm, indexed ``[j, i]`` (typically at the full resolution
+            of the source image, finer than the detector pitch).
+        image_geometry: its 2-D :class:`~monai_lipinr.budget.ImageGeometry` (LPS mm).
+        scan_geometry: the scan geometry.
+        aperture: ``"bin"`` (default): each bin counts the photons over its whole width — ``-log`` of the mean
+            transmission of sub-rays at most half a source pixel apart at the rotation centre
+            (``bin_average="intensity"``), so detail finer than the pitch is averaged as a real detector
+            does, including the exponential edge-gradient effect; ``"point"``: one pencil ray through each
+            bin centre (an idealised detector that aliases the detail finer than the pitch).
+
+    Returns:
+        ``(num_views, num_detectors)`` line integrals (dimensionless), float64 for a float64 image.
+
+    Raises:
+        ValueError: for an unknown ``aperture``.
+    """
+    if aperture not in APERTURES:
+        raise ValueError(f"aperture must be one of {APERTURES}, got {aperture!r}.")
+    if aperture == "point":
+        return project_image(attenuation, image_geometry, scan_geometry)
+    sub = max(1, math.ceil(2.0 * scan_geometry.resolution_mm() / float(np.min(image_geometry.spacing))))
+    return project_image(attenuation, image_geometry, scan_geometry, detector_subsamples=sub,
+                         bin_average="intensity")
+
+
 def grid_system_matrix(scan_geometry: ScanGeometry, image_geometry: ImageGeometry, oversampling: float = 2.0,
-                       support_radius: float | None = None, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+                       support_radius: float | None = None, dtype: torch.dtype = torch.float32,
+                       detector_subsamples: int = 1) -> torch.Tensor:
     """Sparse system matrix ``A`` of the line integrals of a grid image's bilinear interpolant.
 
     ``(A @ image.reshape(-1))`` equals :func:`project_image` (midpoint quadrature, ``oversampling`` points per
@@ -254,6 +319,7 @@ def grid_system_matrix(scan_geometry: ScanGeometry, image_geometry: ImageGeometr
         oversampling: quadrature points per pixel spacing along each ray.
         support_radius: support disk radius (mm); ``None`` = the scan field of view.
         dtype: floating type of the values.
+        detector_subsamples: rays per detector bin (see :class:`RayProjector`).
 
     Returns:
         sparse COO tensor ``(num_views * num_detectors, H * W)`` (mm per pixel value).
@@ -262,18 +328,20 @@ def grid_system_matrix(scan_geometry: ScanGeometry, image_geometry: ImageGeometr
         raise ValueError(f"image_geometry must be a 2-D ImageGeometry, got {image_geometry!r}.")
     radius = scan_geometry.field_of_view_radius() if support_radius is None else float(support_radius)
     n = samples_for_spacing(2.0 * radius, float(np.min(image_geometry.spacing)), oversampling)
-    projector = RayProjector(scan_geometry, num_samples=n, support_radius=radius, dtype=torch.float64)
+    projector = RayProjector(scan_geometry, num_samples=n, support_radius=radius, dtype=torch.float64,
+                             detector_subsamples=detector_subsamples)
     w, h = image_geometry.size
     rows, cols, vals = [], [], []
-    for a in range(0, scan_geometry.num_rays, 2048):
-        idx = torch.arange(a, min(a + 2048, scan_geometry.num_rays))
+    chunk = max(1, 2048 // projector.detector_subsamples)
+    for a in range(0, scan_geometry.num_rays, chunk):
+        idx = torch.arange(a, min(a + chunk, scan_geometry.num_rays))
         points, weights = projector.sample_points(idx)
         ij = image_geometry.world_to_index(points.reshape(-1, 2))
         base = torch.floor(ij)
         frac = ij - base
         base = base.long()
-        ray = idx[:, None].expand(-1, n).reshape(-1)
-        wq = (weights / n)[:, None].expand(-1, n).reshape(-1)
+        ray = idx[:, None].expand(-1, weights.shape[1]).reshape(-1)
+        wq = weights.reshape(-1)
         for di in (0, 1):
             for dj in (0, 1):
                 ci, cj = base[:, 0] + di, base[:, 1] + dj
@@ -313,12 +381,15 @@ class GridProjector(nn.Module):
         oversampling: quadrature points per pixel spacing.
         support_radius: support disk radius (mm); ``None`` = the scan field of view.
         dtype: float32 or float64.
+        detector_subsamples: rays per detector bin (see :class:`RayProjector`).
     """
 
     def __init__(self, scan_geometry: ScanGeometry, image_geometry: ImageGeometry, oversampling: float = 2.0,
-                 support_radius: float | None = None, dtype: torch.dtype = torch.float32) -> None:
+                 support_radius: float | None = None, dtype: torch.dtype = torch.float32,
+                 detector_subsamples: int = 1) -> None:
         super().__init__()
-        a = grid_system_matrix(scan_geometry, image_geometry, oversampling, support_radius, dtype)
+        a = grid_system_matrix(scan_geometry, image_geometry, oversampling, support_radius, dtype,
+                               detector_subsamples)
         self.scan_geometry = scan_geometry
         self.image_geometry = image_geometry
         self.matrix = a.to_sparse_csr()
