@@ -266,8 +266,18 @@ class INRReconstruction:
                                      device=device)
         total_variation = TotalVariationLoss(spatial_dims=2, eps=TV_EPS_HU / HU_PER_OUTPUT_UNIT)
 
+        # the grid model's line integrals see only the projector's support pixels: evaluate the network there
+        # (and everywhere when the rays model needs the image for total variation only)
+        support = grid_projector.support if cfg.forward_model == "grid" else None
+
+        def network_image() -> torch.Tensor:
+            if support is None:
+                return net(pixels).reshape(-1)
+            values = net(pixels[support]).reshape(-1)
+            return values.new_zeros(pixels.shape[0]).masked_scatter(support, values)
+
         def loss_function(batch: dict[str, Any]) -> torch.Tensor:
-            image = net(pixels).reshape(-1) if cfg.forward_model == "grid" or cfg.tv_weight > 0 else None
+            image = network_image() if cfg.forward_model == "grid" or cfg.tv_weight > 0 else None
             if cfg.forward_model == "grid":
                 pred = grid_projector(image * cfg.mu_water).reshape(-1)
                 res = weights.sqrt() * (pred - target)
@@ -296,7 +306,7 @@ class INRReconstruction:
         net.eval()
         with torch.no_grad():
             if cfg.forward_model == "grid":
-                pred = grid_projector(net(pixels).reshape(-1) * cfg.mu_water).reshape(-1)
+                pred = grid_projector(network_image() * cfg.mu_water).reshape(-1)
             else:
                 pred = projector(field).reshape(-1)
         residual = float(torch.linalg.vector_norm(pred - target) / torch.linalg.vector_norm(target))

@@ -382,6 +382,11 @@ class GridProjector(nn.Module):
         support_radius: support disk radius (mm); ``None`` = the scan field of view.
         dtype: float32 or float64.
         detector_subsamples: rays per detector bin (see :class:`RayProjector`).
+
+    Attributes:
+        support: ``(H*W,)`` bool buffer, the pixels that some ray sees (the non-zero columns of ``A``, row-major
+            ``[j, i]``): the line integrals depend on these pixels only, so a network need not be evaluated
+            elsewhere (outside the support disk, about a fifth of a square grid around the field of view).
     """
 
     def __init__(self, scan_geometry: ScanGeometry, image_geometry: ImageGeometry, oversampling: float = 2.0,
@@ -394,6 +399,9 @@ class GridProjector(nn.Module):
         self.image_geometry = image_geometry
         self.matrix = a.to_sparse_csr()
         self.matrix_t = a.t().coalesce().to_sparse_csr()
+        seen = torch.zeros(a.shape[1], dtype=torch.bool)
+        seen[a.coalesce().indices()[1]] = True
+        self.register_buffer("support", seen, persistent=False)
 
     def _apply(self, fn, recurse=True):  # move the sparse matrices with .to(device/dtype)
         self.matrix = fn(self.matrix)

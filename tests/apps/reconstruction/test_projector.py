@@ -217,3 +217,18 @@ def test_bad_aperture_inputs():
         project_image(torch.zeros(8, 8), grid, geometry, bin_average="photons")
     with pytest.raises(ValueError, match="aperture"):
         simulate_sinogram(torch.zeros(8, 8), grid, geometry, aperture="pencil")
+
+
+def test_grid_projector_support_holds_every_pixel_the_rays_see():
+    from monai_lipinr.apps.reconstruction.engine import _fov_mask, reconstruction_grid
+
+    geometry = ParallelBeamGeometry(np.linspace(0, np.pi, 7, endpoint=False), 32, 2.0)
+    grid = reconstruction_grid(geometry, size=32)
+    gp = GridProjector(geometry, grid, dtype=torch.float64)
+    dense = gp.matrix.to_dense()
+    assert torch.equal(gp.support, dense.abs().sum(0) > 0)
+    # the engine evaluates its network on the support only: the field-of-view pixels (total variation) are in it
+    fov = torch.as_tensor(_fov_mask(grid, geometry.centre, geometry.field_of_view_radius())).reshape(-1)
+    assert bool(gp.support[fov].all()) and 0.7 < float(gp.support.double().mean()) < 0.9
+    x = torch.randn(32 * 32, dtype=torch.float64)
+    assert torch.allclose(gp(x), gp(torch.where(gp.support, x, torch.zeros_like(x))))
