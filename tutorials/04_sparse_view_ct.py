@@ -96,7 +96,7 @@ fbp_hu = 1000.0 * (filtered_back_projection(measured, scan, grid) / MU_WATER - 1
 
 # %%
 settings = dict(preset="siren", constraint="bjorck",
-                hidden_features=32 if FAST else 128, num_layers=3, iterations=120 if FAST else 800,
+                hidden_features=32 if FAST else 128, num_layers=4, iterations=120 if FAST else 800,
                 empirical_starts=8 if FAST else 32, empirical_steps=5 if FAST else 20)
 reconstructor = INRReconstruction(**settings)
 estimate, coordinates, edge = reconstructor.budget_estimate(scan, grid)
