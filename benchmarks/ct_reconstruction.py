@@ -1,7 +1,9 @@
 """CT reconstruction from sparse views on real chest CT: ours vs the plain INR, ours unconstrained, FBP and SART.
 
 For each slice (full resolution, HU) a parallel-beam scan is simulated on the full-resolution grid
-(no inverse crime), with Poisson noise (``I0`` photons per bin and view); every method reconstructs on a
+(no inverse crime) by detector bins that count the photons over their whole width (``--aperture bin``,
+:func:`~monai_lipinr.apps.reconstruction.projector.simulate_sinogram`; ``point`` = one pencil ray per bin, the
+idealised detector of the earlier tables), with Poisson noise (``I0`` photons per bin and view); every method reconstructs on a
 ``--size`` grid over the same field of view (at most half the source resolution) and is scored against the
 area-averaged slice inside the body and the scanned field-of-view disk (less a 4-pixel rim) (PSNR / SSIM on [-1000, 1000] HU,
 ``monai_lipinr.apps.reconstruction.quality``). The detector and grid are aligned with scikit-image's

@@ -114,7 +114,14 @@ class ReconstructionConfig:
             = 3e-3 for a constrained network, 1e-4 unconstrained (:data:`DEFAULT_LEARNING_RATE`).
         rays_per_batch, samples_per_ray: rays drawn per iteration and stratified samples per ray
             (``forward_model="rays"``; ``samples_per_ray`` also sets the quadrature of the data residual).
-        weighting: data term ``"none"`` (least squares) or ``"poisson"`` (inverse-variance weights).
+        weighting: data term ``"none"`` (least squares, default) or ``"poisson"`` (inverse-variance weights).
+            Measured (POPI slice 70, 60 views, bin detectors, I0 = 1e5, 800 iterations, 3 layers): ``"poisson"``
+            scored 24.5 / 25.2 dB at ``tv_weight`` 10 / 3 against 33.0 dB unweighted. The weakly attenuated
+            rays (through air and the body's edge) carry the largest weights and much of the grid model's
+            systematic misfit: the energy of the true slice's model error relative to the noise's is 0.88
+            unweighted and 15.4 with the Poisson weights. Inverse-variance weights then fit the model error
+            rather than suppress the noise; a pixel-grid TV reconstruction at its best weight showed the
+            same order (33.0 vs 34.3 dB).
         tv_weight: strength ``c`` of the isotropic total variation of the reconstruction on the output grid
             (:class:`~monai_lipinr.losses.TotalVariationLoss`: mean over the field of view of the gradient
             magnitude per pixel, in output units, 1 = 1000 HU); 0 switches it off. The Lipschitz budget caps
