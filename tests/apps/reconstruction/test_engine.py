@@ -100,9 +100,14 @@ def test_amplitude_share_beats_plain_first_heavy(result, data):
 
 @pytest.fixture(scope="module")
 def converged(data):
-    """Default reconstruction (budget + total variation) and the same without TV, run long enough to converge."""
+    """Default reconstruction (budget + total variation) and the same without TV, run long enough to converge.
+
+    Three hidden layers, as when the numbers below were measured (with the default four, seed 0: 0.311 with TV,
+    0.327 without).
+    """
     noisy, grid, _ = data
-    kwargs = dict(iterations=2000, hidden_features=64, empirical_starts=4, empirical_steps=2, max_hu_jump=1000.0)
+    kwargs = dict(iterations=2000, hidden_features=64, num_layers=3, empirical_starts=4, empirical_steps=2,
+                  max_hu_jump=1000.0)
     return (INRReconstruction(**kwargs).fit(noisy, GEOM, grid),
             INRReconstruction(tv_weight=0.0, **kwargs).fit(noisy, GEOM, grid))
 
