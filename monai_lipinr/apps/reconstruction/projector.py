@@ -27,6 +27,7 @@ from torch import nn
 from monai_lipinr.apps.reconstruction.geometry import ScanGeometry
 from monai_lipinr.budget.coordinates import NetworkCoordinates
 from monai_lipinr.budget.geometry import ImageGeometry
+from monai_lipinr.ops.validation import check_option
 
 __all__ = ["RayProjector", "INRField", "GridImageField", "ray_disk_intersection", "project_image",
            "samples_for_spacing", "grid_system_matrix", "GridProjector", "BIN_AVERAGES", "APERTURES",
@@ -253,8 +254,7 @@ def project_image(image: Any, image_geometry: ImageGeometry, scan_geometry: Scan
     Raises:
         ValueError: for an unknown ``bin_average``.
     """
-    if bin_average not in BIN_AVERAGES:
-        raise ValueError(f"bin_average must be one of {BIN_AVERAGES}, got {bin_average!r}.")
+    bin_average = check_option("bin_average", bin_average, BIN_AVERAGES)
     if bin_average == "intensity" and detector_subsamples > 1:
         sub = project_image(image, image_geometry, scan_geometry.subdivided(detector_subsamples), oversampling,
                             chunk_size)
@@ -295,9 +295,7 @@ def simulate_sinogram(attenuation: Any, image_geometry: ImageGeometry, scan_geom
     Raises:
         ValueError: for an unknown ``aperture``.
     """
-    if aperture not in APERTURES:
-        raise ValueError(f"aperture must be one of {APERTURES}, got {aperture!r}.")
-    if aperture == "point":
+    if check_option("aperture", aperture, APERTURES) == "point":
         return project_image(attenuation, image_geometry, scan_geometry)
     sub = max(1, math.ceil(2.0 * scan_geometry.resolution_mm() / float(np.min(image_geometry.spacing))))
     return project_image(attenuation, image_geometry, scan_geometry, detector_subsamples=sub,
@@ -400,7 +398,7 @@ class GridProjector(nn.Module):
         self.matrix = a.to_sparse_csr()
         self.matrix_t = a.t().coalesce().to_sparse_csr()
         seen = torch.zeros(a.shape[1], dtype=torch.bool)
-        seen[a.coalesce().indices()[1]] = True
+        seen[self.matrix.col_indices()] = True
         self.register_buffer("support", seen, persistent=False)
 
     def _apply(self, fn, recurse=True):  # move the sparse matrices with .to(device/dtype)
