@@ -83,8 +83,7 @@ class ReconstructionConfig:
             half the first stage's share into the hidden stages gave 31.18 dB; ``uniform`` and ``exponential``
             scored 20.65 and 19.95 dB (``benchmarks/README.md``, CT section). Widening the network to
             ``hidden_features=256`` raised ours on POPI to 32.16 dB (FBP + 5.1 dB) at 2.8x the time, but not on
-            4D-Lung 60 (30.18 dB), and the unconstrained twin gains as much from it (POPI, 800 iterations: 31.85
-            vs 32.59 dB).
+            4D-Lung 60 (30.18 dB); the unconstrained twin with 256 features scored 32.48 dB on POPI.
         output_amplitude_hu: largest plausible output swing ``A`` (HU): the air ↔ dense-bone range
             (-1000 … +1000 HU, 2 output units). The output layer sums ``hidden_features`` features of
             amplitude ≤ 1 coherently (``‖w‖₁ ≤ √H ‖w‖₂``), so its share is
