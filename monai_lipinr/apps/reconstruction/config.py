@@ -82,7 +82,7 @@ class ReconstructionConfig:
             against 32.63 dB for the unconstrained twin with the same TV (at 128² ours leads by 2.8 dB). Moving
             half the first stage's share into the hidden stages gave 31.18 dB; ``uniform`` and ``exponential``
             scored 20.65 and 19.95 dB (``benchmarks/README.md``, CT section). Widening the network to
-            ``hidden_features=256`` raised ours on POPI to 32.16 dB (FBP + 5.1 dB) at 2.8x the time, but not on
+            ``hidden_features=256`` raised ours on POPI to 32.16 dB (FBP + 5.1 dB; 2.8x the time per step), but not on
             4D-Lung 60 (30.18 dB); the unconstrained twin with 256 features scored 32.48 dB on POPI.
         output_amplitude_hu: largest plausible output swing ``A`` (HU): the air ↔ dense-bone range
             (-1000 … +1000 HU, 2 output units). The output layer sums ``hidden_features`` features of
