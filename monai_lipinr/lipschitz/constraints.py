@@ -168,6 +168,7 @@ class _WeightConstraint(nn.Module, LipschitzComponent):
         self.register_buffer("_u", None)
         self.register_buffer("_v", None)
         self.__dict__["_raw_weight"] = None  # plain reference (not a registered parameter)
+        self.__dict__["_target_tensor"] = None  # a bound differentiable target (see bind_target_tensor)
         self._eval_cache: tuple[tuple, Any] | None = None
 
     # -- LipschitzComponent ---------------------------------------------------------------------
@@ -179,6 +180,29 @@ class _WeightConstraint(nn.Module, LipschitzComponent):
         """
         self._lipschitz_target = check_positive_finite("target", target)
         self._eval_cache = None
+
+    def bind_target_tensor(self, target: torch.Tensor | None) -> None:
+        """Scale the weight by a differentiable target (a trainable budget share) until unbound.
+
+        The owner of a learned split binds the 0-dim tensor ``exp(log share)`` before a forward pass so that
+        the loss reaches the share, and unbinds it (``None``) after: a bound tensor belongs to one graph.
+        The float target (:meth:`set_lipschitz_target`) must hold the same value; it is the one the
+        certificate, the ledger and the evaluation weight use.
+
+        Args:
+            target: a positive 0-dim tensor, or ``None`` to unbind.
+
+        Raises:
+            ValueError: for a tensor that is not 0-dim.
+        """
+        if target is not None and (not isinstance(target, torch.Tensor) or target.ndim != 0):
+            raise ValueError(f"target must be a 0-dim tensor or None, got {target!r}.")
+        self.__dict__["_target_tensor"] = target
+
+    def _target(self) -> float | torch.Tensor:
+        """The target the constrained weight is scaled to: the bound tensor if any, else the float."""
+        bound = self.__dict__.get("_target_tensor")
+        return self._lipschitz_target if bound is None else bound
 
     def lipschitz_bound(self) -> float:
         """Certified upper bound (float64 Gram iteration) of ``σ_max`` of the inference weight.
@@ -314,7 +338,7 @@ class SpectralNormConstraint(_WeightConstraint):
         return sigma
 
     def _constrained(self, x: torch.Tensor, certified: bool) -> torch.Tensor:
-        target = self._lipschitz_target
+        target = self._target()
         if self.ceiling and self._certified_sigma(x) <= target * _rounding_margin(x):
             if self.training:
                 _power_step(x, self._u, self._v, self.num_iterations)  # keep the vectors warm for later
@@ -403,7 +427,7 @@ class BjorckConstraint(_WeightConstraint):
         return w
 
     def _constrained(self, x: torch.Tensor, certified: bool) -> torch.Tensor:
-        target = self._lipschitz_target
+        target = self._target()
         if not certified:
             w = self._orthogonalize(x, update_vectors=True)
             self._stash = (_tensor_key(x), w.detach())

@@ -118,6 +118,28 @@ def test_gradients_flow(method):
 
 
 @pytest.mark.parametrize("method", METHODS)
+def test_bound_target_tensor_scales_the_weight_and_receives_the_gradient(method):
+    torch.manual_seed(2)
+    layer = lipschitz_linear(6, 5, method=method, target=1.5)
+    c = constraint_of(layer)
+    x = torch.randn(10, 6)
+    reference = layer(x).detach()
+    share = torch.tensor(1.5, dtype=torch.float64, requires_grad=True)
+    c.bind_target_tensor(share)
+    out = layer(x)
+    assert out.dtype == x.dtype  # a float64 share does not promote the float32 weight
+    torch.testing.assert_close(out.detach(), reference)
+    out.sum().backward()
+    # the map is linear in the target: d/dK sum(y - b) = sum(y - b) / K
+    bias = layer.bias.detach()
+    assert float(share.grad) == pytest.approx(float((reference - bias).sum()) / 1.5, rel=1e-4)
+    c.bind_target_tensor(None)
+    assert c._target() == 1.5
+    for bad in (torch.ones(2), 1.5, "1.5"):
+        with pytest.raises(ValueError, match="0-dim"):
+            c.bind_target_tensor(bad)
+
+@pytest.mark.parametrize("method", METHODS)
 def test_gradient_matches_finite_differences(method):
     torch.manual_seed(4)
     layer = (
