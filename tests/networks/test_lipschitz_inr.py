@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import copy
 import io
+import math
 
 import pytest
 import torch
@@ -194,3 +196,66 @@ def test_forward_with_jacobian_on_a_subset_of_points():
     for bad in (0, -3, 2.5, True, "5"):
         with pytest.raises(ValueError, match="jacobian_points"):
             net.forward_with_jacobian(x, jacobian_points=bad)
+
+
+def _fit_steps(net, steps=40, lr=3e-2):
+    torch.manual_seed(1)
+    x = torch.rand(256, 2) * 2 - 1
+    y = torch.sin(8 * x[:, :1]) * torch.cos(5 * x[:, 1:])
+    opt = torch.optim.Adam(net.parameters(), lr=lr)
+    for _ in range(steps):
+        loss = (net(x) - y).square().mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return x
+
+
+@pytest.mark.parametrize("constraint", ["bjorck", "spectral"])
+def test_learnable_allocation_moves_budget_but_keeps_the_product(constraint):
+    net = LipschitzINR(2, 1, constraint=constraint, budget=50.0, allocation="first_heavy", activation="sine",
+                       learnable_allocation=True, output_ceiling=True, **SMALL)
+    initial = torch.exp(net.stage_log_shares()).detach()
+    assert net.allocation_offsets.dtype == torch.get_default_dtype()
+    x = _fit_steps(net)
+    assert net.allocation_offsets.grad is not None and float(net.allocation_offsets.grad.abs().sum()) > 0
+    shares = torch.exp(net.stage_log_shares()).detach()
+    assert not torch.allclose(shares, initial, rtol=1e-3)  # the split moved
+    assert float(shares.prod()) == pytest.approx(50.0, rel=1e-12)  # ... but not the total
+    ledger = net.ledger()
+    assert ledger.within_budget and ledger.certified_bound <= 50.0 * (1 + 1e-3)
+    torch.testing.assert_close(torch.tensor(net._stage_targets(), dtype=torch.float64), shares)
+    # the bound target tensors belong to one graph and are released after the pass
+    assert all(m.__dict__.get("_target_tensor") is None for m in net.modules() if hasattr(m, "bind_target_tensor"))
+    net.eval()
+    with torch.no_grad():
+        reference = net(x)
+    assert net.forward_with_jacobian(x[:4])[1].shape == (4, 1, 2)
+    copied = copy.deepcopy(net)
+    torch.testing.assert_close(copied(x), reference)
+    other = LipschitzINR(2, 1, constraint=constraint, budget=50.0, allocation="first_heavy", activation="sine",
+                         learnable_allocation=True, output_ceiling=True, **SMALL)
+    other.load_state_dict(net.state_dict())
+    other.eval()
+    torch.testing.assert_close(torch.exp(other.stage_log_shares()).detach(), shares)
+    with torch.no_grad():
+        torch.testing.assert_close(other(x), reference)
+
+
+def test_learnable_allocation_offsets_carry_over_a_new_budget():
+    net = SIREN(2, 1, budget=8.0, learnable_allocation=True, **SMALL)
+    _fit_steps(net, steps=10)
+    log_before = net.stage_log_shares().detach()
+    shares = net.set_budget(4.0)
+    assert float(shares.prod()) == pytest.approx(4.0, rel=1e-12)
+    # uniform split: halving K lowers every log share by log(2)/n, the learned offsets stay
+    torch.testing.assert_close(net.stage_log_shares().detach(), log_before - math.log(2.0) / len(shares))
+
+
+def test_learnable_allocation_needs_a_weight_constraint():
+    with pytest.raises(ValueError, match="learnable_allocation"):
+        LipschitzINR(2, 1, constraint="sll", budget=2.0, learnable_allocation=True, **SMALL)
+    with pytest.raises(ValueError, match="learnable_allocation"):
+        LipschitzINR(2, 1, constraint=None, learnable_allocation=True, **SMALL)
+    with pytest.raises(TypeError, match="learnable_allocation"):
+        LipschitzINR(2, 1, budget=2.0, learnable_allocation="yes", **SMALL)

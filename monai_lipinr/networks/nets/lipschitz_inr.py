@@ -12,11 +12,19 @@ includes the fixed cost of the activation that follows it, so the linear layer r
 ``K_stage / Lip(activation)``; the certified end-to-end bound is then ``Π K_stage = K_B``. With
 ``budget_activations=True`` parametric activations (``Sine``, ``Gaussian``) become stages of their own
 and the allocation sets their parameter.
+
+Learned split (``learnable_allocation=True``): the allocation gives the initial shares ``s⁰``, and the
+network learns offsets ``θ`` in log-space, ``log s_i = log s⁰_i + θ_i − mean θ`` over the stages whose
+component is a constrained linear map (Björck or spectral), the others keep their share. The product
+``Π s_i`` stays exactly ``K_B`` at every step, so the certificate is unchanged; training only moves
+budget between the stages.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import Iterator
 from typing import Any
 
 import torch
@@ -90,6 +98,9 @@ class LipschitzINR(nn.Module):
         allocation: allocation strategy name or callable (see ``allocate_budget``).
         allocation_kwargs: strategy parameters (e.g. ``k_min``).
         budget_activations: let the allocation set the parameter of ``Sine``/``Gaussian`` activations.
+        learnable_allocation: learn the split of the budget (see the module docstring): the parameter
+            ``allocation_offsets`` (``θ``, one per stage, zero at the start) trains with the
+            network. Needs ``constraint="bjorck"`` or ``"spectral"``.
         output_gain: initial value of a trailing ``BoundedGain`` (``|g| < 1``, can only give budget
             back), or ``None`` for no gain. ``0.0`` makes the output start at exactly zero.
         output_ceiling: constrain the output layer with a spectral *ceiling* (``σ_max ≤ K_out``, not
@@ -120,6 +131,7 @@ class LipschitzINR(nn.Module):
         allocation: str = "uniform",
         allocation_kwargs: dict[str, Any] | None = None,
         budget_activations: bool = False,
+        learnable_allocation: bool = False,
         output_gain: float | None = None,
         output_ceiling: bool = False,
         bias: bool = True,
@@ -142,6 +154,12 @@ class LipschitzINR(nn.Module):
             raise ValueError(f"budget={budget!r} needs a constraint; got constraint={constraint!r}.")
         if self.constraint != "none" and budget is None:
             raise ValueError(f"constraint={constraint!r} needs a budget (a positive float), got None.")
+        if not isinstance(learnable_allocation, bool):
+            raise TypeError(f"learnable_allocation must be a bool, got {type(learnable_allocation).__name__}.")
+        if learnable_allocation and self.constraint not in ("bjorck", "spectral"):
+            raise ValueError(
+                f"learnable_allocation=True needs constraint='bjorck' or 'spectral', got constraint={constraint!r}."
+            )
 
         # -- embedding -------------------------------------------------------------------------
         emb_kwargs = dict(embedding_kwargs or {})
@@ -200,6 +218,15 @@ class LipschitzINR(nn.Module):
         self._allocation: str = allocation if isinstance(allocation, str) else "custom"
         self._allocation_fn = allocation
         self._allocation_kwargs: dict[str, Any] = dict(allocation_kwargs or {})
+        self.learnable_allocation = learnable_allocation
+        if learnable_allocation:
+            # the stages whose weight constraint accepts a differentiable target (Björck, spectral)
+            # Plain float64 CPU tensors, not buffers: ``net.float()``/``net.half()`` must not round them.
+            free = [hasattr(self._component_of(c), "bind_target_tensor") for c, _ in self._stages()]
+            self._learnable_stages = torch.tensor(free, dtype=torch.float64)
+            self._initial_log_shares = torch.zeros(len(free), dtype=torch.float64)
+            # the default dtype, so ``next(net.parameters())`` still tells the dtype inputs should have
+            self.allocation_offsets = nn.Parameter(torch.zeros(len(free)))
         if budget is not None:
             self.set_budget(budget, allocation, **self._allocation_kwargs)
 
@@ -253,8 +280,11 @@ class LipschitzINR(nn.Module):
             allocation: strategy name or callable; ``None`` keeps the current one.
             allocation_kwargs: strategy parameters (replace the current ones when given).
 
+        With ``learnable_allocation`` the strategy's targets become the initial shares ``s⁰`` and the
+        learned offsets ``θ`` are kept, so the learned redistribution carries over to the new budget.
+
         Returns:
-            the per-stage targets (float64), input to output.
+            the per-stage targets (float64), input to output (with the learned offsets applied).
         """
         if self.constraint == "none":
             raise ValueError("set_budget needs a constrained network; this one has constraint='none'.")
@@ -267,11 +297,66 @@ class LipschitzINR(nn.Module):
             self._allocation_kwargs = dict(allocation_kwargs)
         stages = self._stages()
         targets = allocate_budget(total, len(stages), self._allocation_fn, **self._allocation_kwargs)
+        self._budget = total
+        if self.learnable_allocation:
+            self._initial_log_shares.copy_(torch.log(targets))
+            return self._sync_learned_targets()
         for (component, cost), target in zip(stages, targets.tolist()):
             comp = self._component_of(component)
             comp.set_lipschitz_target(target / cost)
-        self._budget = total
         return targets
+
+    def stage_log_shares(self) -> torch.Tensor:
+        """``log s_i`` of every stage, input to output (float64; differentiable in ``allocation_offsets``).
+
+        Raises:
+            ValueError: for a network without a budget.
+        """
+        if self._budget is None:
+            raise ValueError("stage_log_shares needs a constrained network with a budget.")
+        if not self.learnable_allocation:
+            return torch.log(torch.tensor(self._stage_targets(), dtype=torch.float64))
+        theta = self.allocation_offsets
+        dtype = torch.float32 if theta.device.type == "mps" else torch.float64  # MPS has no float64
+        free = self._learnable_stages.to(device=theta.device, dtype=dtype)
+        offsets = theta.to(dtype) * free
+        offsets = offsets - (offsets.sum() / free.sum().clamp_min(1.0)) * free
+        return self._initial_log_shares.to(device=theta.device, dtype=dtype) + offsets
+
+    def _stage_targets(self) -> list[float]:
+        """Current stage shares ``K_stage`` (component target times the fixed cost that follows it)."""
+        return [float(self._component_of(c).lipschitz_target) * cost for c, cost in self._stages()]
+
+    @torch.no_grad()
+    def _sync_learned_targets(self) -> torch.Tensor:
+        """Set every component's float target from the learned shares; returns the shares (float64, CPU)."""
+        shares = torch.exp(self.stage_log_shares()).cpu()
+        for (component, cost), share in zip(self._stages(), shares.tolist()):
+            comp = self._component_of(component)
+            if comp.lipschitz_target != share / cost:
+                comp.set_lipschitz_target(share / cost)
+        return shares
+
+    @contextlib.contextmanager
+    def _learned_targets(self) -> Iterator[None]:
+        """During one forward pass: float targets synced and, when the offsets train, tensor targets bound."""
+        if not self.learnable_allocation or self._budget is None:
+            yield
+            return
+        self._sync_learned_targets()
+        bound: list[Any] = []
+        if torch.is_grad_enabled() and self.allocation_offsets.requires_grad:
+            shares = torch.exp(self.stage_log_shares())
+            for (component, cost), share, free in zip(self._stages(), shares, self._learnable_stages.tolist()):
+                comp = self._component_of(component)
+                if free:
+                    comp.bind_target_tensor(share / cost)
+                    bound.append(comp)
+        try:
+            yield
+        finally:
+            for comp in bound:
+                comp.bind_target_tensor(None)
 
     @staticmethod
     def _component_of(module: nn.Module) -> LipschitzComponent:
@@ -286,6 +371,8 @@ class LipschitzINR(nn.Module):
 
     def ledger(self, empirical: float | None = None) -> LipschitzLedger:
         """The per-component Lipschitz ledger (certified bounds, targets, optional empirical ``K_m``)."""
+        if self.learnable_allocation and self._budget is not None:
+            self._sync_learned_targets()  # the offsets may have moved since the last forward
         ledger = LipschitzLedger.from_module(self, empirical=empirical)
         if self._budget is not None:
             ledger.budget = self._budget
@@ -325,8 +412,9 @@ class LipschitzINR(nn.Module):
         self._check_points(points)
         lead = points.shape[:-1]
         h = points.reshape(-1, self.spatial_dims)
-        for step in self._forward_steps():
-            h = step(h)
+        with self._learned_targets():
+            for step in self._forward_steps():
+                h = step(h)
         return h.reshape(*lead, self.out_channels)
 
     def forward_with_jacobian(
@@ -356,9 +444,10 @@ class LipschitzINR(nn.Module):
             isinstance(jacobian_points, bool) or not isinstance(jacobian_points, int) or jacobian_points < 1
         ):
             raise ValueError(f"jacobian_points must be an int >= 1 or None, got {jacobian_points!r}.")
-        if jacobian_points is None or jacobian_points >= points.shape[0]:
-            return sequential_forward_jacobian(self._forward_steps(), points)
-        values, jacobian = sequential_forward_jacobian(self._forward_steps(), points[:jacobian_points])
+        with self._learned_targets():
+            if jacobian_points is None or jacobian_points >= points.shape[0]:
+                return sequential_forward_jacobian(self._forward_steps(), points)
+            values, jacobian = sequential_forward_jacobian(self._forward_steps(), points[:jacobian_points])
         return torch.cat((values, self(points[jacobian_points:]))), jacobian
 
     def _forward_steps(self) -> list:
