@@ -84,6 +84,9 @@ class ReconstructionConfig:
             scored 20.65 and 19.95 dB (``benchmarks/README.md``, CT section). Widening the network to
             ``hidden_features=256`` raised ours on POPI to 32.16 dB (FBP + 5.1 dB; 2.8x the time per step), but not on
             4D-Lung 60 (30.18 dB); the unconstrained twin with 256 features scored 32.48 dB on POPI.
+        learnable_allocation: learn the split of ``K`` during the fit (``LipschitzINR``): the allocation gives the
+            initial shares, the product stays ``K``, so the certificate is unchanged. Needs the Björck or spectral
+            constraint; the unconstrained twin ignores it.
         output_amplitude_hu: largest plausible output swing ``A`` (HU): the air ↔ dense-bone range
             (-1000 … +1000 HU, 2 output units). The output layer sums ``hidden_features`` features of
             amplitude ≤ 1 coherently (``‖w‖₁ ≤ √H ‖w‖₂``), so its share is
@@ -148,6 +151,7 @@ class ReconstructionConfig:
     constraint: str = "bjorck"
     allocation: str = "first_heavy_output"
     allocation_kwargs: dict[str, Any] = dataclasses.field(default_factory=dict)
+    learnable_allocation: bool = False
     max_hu_jump: float = 2000.0
     output_amplitude_hu: float = 2000.0
     output_ceiling: bool = True
@@ -186,6 +190,8 @@ class ReconstructionConfig:
         self.weighting = check_option("weighting", self.weighting, WEIGHTINGS)
         self.forward_model = check_option("forward_model", self.forward_model, FORWARD_MODELS)
         self.preconditioner = check_option("preconditioner", self.preconditioner, PRECONDITIONERS)
+        if not isinstance(self.learnable_allocation, bool):
+            raise ValueError(f"learnable_allocation must be true or false, got {self.learnable_allocation!r}.")
         if self.allocation not in ALLOCATION_STRATEGIES:
             raise ValueError(f"allocation must be one of {sorted(ALLOCATION_STRATEGIES)}, got {self.allocation!r}.")
         for name in ("max_hu_jump", "output_amplitude_hu", "budget_scale", "mu_water", "learning_rate",
@@ -252,6 +258,7 @@ def build_network(cfg: ReconstructionConfig, budget: float | None) -> LipschitzI
     if cfg.constraint == "none":
         return cls(2, 1, constraint=None, **kwargs)
     kwargs.setdefault("output_ceiling", cfg.output_ceiling and cfg.constraint != "sll")
+    kwargs.setdefault("learnable_allocation", cfg.learnable_allocation)
     net = cls(2, 1, constraint=cfg.constraint, budget=budget, allocation=cfg.allocation,
               allocation_kwargs=dict(cfg.allocation_kwargs), **kwargs)
     allocate_with_output_share(net, budget, cfg.allocation, dict(cfg.allocation_kwargs),

@@ -193,3 +193,21 @@ def test_supersampled_pixels_are_area_averages_of_the_network(data):
     assert rec.render(res.network, res.coordinates, grid)[j, i] == pytest.approx(expected, rel=1e-5, abs=1e-6)
     with pytest.raises(ValueError, match="supersampling"):
         INRReconstruction(supersampling=0)
+
+
+def test_learnable_allocation_fits_renders_and_certifies(data):
+    noisy, grid, _ = data
+    res = INRReconstruction(learnable_allocation=True, iterations=30, hidden_features=16, empirical_starts=4,
+                            empirical_steps=2, max_hu_jump=1000.0).fit(noisy, GEOM, grid)
+    net = res.network
+    assert net.learnable_allocation and float(net.allocation_offsets.detach().abs().max()) > 0
+    shares = torch.exp(net.stage_log_shares()).detach()
+    assert float(shares.prod()) == pytest.approx(res.ledger["budget"], rel=1e-9)
+    assert res.ledger["certified_bound"] <= res.ledger["budget"] * (1 + CERTIFY_RTOL)
+    assert np.isfinite(res.attenuation).all()
+    # the twin has no budget to split and ignores the option
+    twin = INRReconstruction(constraint="none", learnable_allocation=True, iterations=2, hidden_features=16,
+                             empirical_starts=2, empirical_steps=1).fit(noisy, GEOM, grid)
+    assert not twin.network.learnable_allocation
+    with pytest.raises(ValueError, match="learnable_allocation"):
+        INRReconstruction(learnable_allocation="true")
