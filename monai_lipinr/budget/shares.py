@@ -12,6 +12,7 @@ here turn an amplitude prior into that share and re-allocate a network's budget 
 * ``"first_heavy_output"`` (registered allocation strategy) — the first stage keeps the whole budget
   ``K_B`` (its features must resolve the sharpest variation the prior allows), the output stage gets
   ``k_out`` and the hidden stages share ``1 / k_out`` evenly in log-space, so ``Π K_i = K_B`` exactly.
+  ``k_first`` gives the first stage a smaller share; the hidden stages then share ``K_B / (k_first k_out)``.
 * :func:`allocate_with_output_share` — apply a derived share to a network whose allocation takes one.
 """
 
@@ -70,16 +71,19 @@ def output_stage_share(amplitude: float, budget: float, num_stages: int, feature
 
 
 @register_allocation("first_heavy_output", overwrite=True)
-def first_heavy_output(total: float, num_components: int, k_out: float | None = None) -> np.ndarray:
-    """``K_1 = K_B``, ``K_M = k_out``, hidden stages ``k_out^(-1/(M-2))`` each (product ``K_B``).
+def first_heavy_output(total: float, num_components: int, k_out: float | None = None,
+                       k_first: float | None = None) -> np.ndarray:
+    """``K_1 = k_first``, ``K_M = k_out``, hidden stages ``(K_B / (k_first k_out))^(1/(M-2))`` each.
 
-    ``k_out=None`` means 1 (plain ``first_heavy``). With two stages the first gets ``K_B / k_out``; with one,
-    ``K_B``.
+    ``k_out=None`` means 1 (plain ``first_heavy``), ``k_first=None`` means ``K_B`` (the first stage keeps the
+    whole budget, the hidden stages get ``k_out^(-1/(M-2))``). The product is ``K_B`` in every case. With two
+    stages the first gets ``K_B / k_out`` (``k_first`` is ignored); with one, ``K_B``.
 
     Raises:
-        ValueError: for a non-positive or non-finite ``k_out``.
+        ValueError: for a non-positive or non-finite ``k_out`` or ``k_first``.
     """
     k_out = 1.0 if k_out is None else check_positive_finite("k_out", k_out)
+    k_first = total if k_first is None else check_positive_finite("k_first", k_first)
     out = np.ones(num_components)
     if num_components == 1:
         return np.array([total])
@@ -87,8 +91,8 @@ def first_heavy_output(total: float, num_components: int, k_out: float | None = 
     if num_components == 2:
         out[0] = total / k_out
         return out
-    out[0] = total
-    out[1:-1] = math.exp(-math.log(k_out) / (num_components - 2))
+    out[0] = k_first
+    out[1:-1] = math.exp(math.log(total / (k_first * k_out)) / (num_components - 2))
     return out
 
 

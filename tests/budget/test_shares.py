@@ -36,6 +36,16 @@ def test_first_heavy_output_product_and_shape(m):
         first_heavy_output(5.0, 4, k_out=0.0)
 
 
+def test_first_heavy_output_with_a_first_share_gives_the_rest_to_the_hidden_stages():
+    t = first_heavy_output(127.0, 6, k_out=0.177, k_first=60.0)
+    assert np.prod(t) == pytest.approx(127.0, rel=1e-12)
+    assert t[0] == 60.0 and t[-1] == 0.177
+    assert np.allclose(t[1:-1], (127.0 / (60.0 * 0.177)) ** 0.25)
+    assert np.allclose(first_heavy_output(8.0, 2, k_out=0.5, k_first=3.0), [16.0, 0.5])  # no hidden stage
+    with pytest.raises(ValueError, match="k_first"):
+        first_heavy_output(5.0, 4, k_first=-1.0)
+
+
 def test_allocate_with_output_share_respects_explicit_values():
     net = SIREN(2, 1, hidden_features=8, num_layers=3, budget=10.0, allocation="first_heavy_output")
     assert allocate_with_output_share(net, 10.0, "first_heavy_output", {}, 0.25)
