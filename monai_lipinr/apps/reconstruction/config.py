@@ -86,7 +86,8 @@ class ReconstructionConfig:
             4D-Lung 60 (30.18 dB); the unconstrained twin with 256 features scored 32.48 dB on POPI.
         learnable_allocation: learn the split of ``K`` during the fit (``LipschitzINR``): the allocation gives the
             initial shares, the product stays ``K``, so the certificate is unchanged. Needs the Björck or spectral
-            constraint; the unconstrained twin ignores it.
+            constraint; the unconstrained twin ignores it. Off by default: on the four 128² slices at 60 views it
+            changed PSNR by -0.11 to +0.15 dB, at 256² (POPI, 4D-Lung) by +0.13 / +0.29 dB (``benchmarks/README.md``).
         output_amplitude_hu: largest plausible output swing ``A`` (HU): the air ↔ dense-bone range
             (-1000 … +1000 HU, 2 output units). The output layer sums ``hidden_features`` features of
             amplitude ≤ 1 coherently (``‖w‖₁ ≤ √H ‖w‖₂``), so its share is
