@@ -20,8 +20,9 @@ are added with :func:`register_allocation`.
 
 from __future__ import annotations
 
+import inspect
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import numpy as np
 import torch
@@ -33,6 +34,7 @@ __all__ = [
     "allocate_budget",
     "register_allocation",
     "allocation_positions",
+    "check_allocation",
 ]
 
 AllocationFn = Callable[..., np.ndarray]
@@ -69,6 +71,38 @@ def register_allocation(name: str, fn: AllocationFn | None = None, *, overwrite:
     return _register(fn) if fn is not None else _register
 
 
+def check_allocation(strategy: str, params: object, strategy_name: str = "allocation",
+                     params_name: str = "allocation_kwargs") -> str:
+    """Check a registered strategy name and a mapping of its parameters, before any budget is split.
+
+    Args:
+        strategy: the strategy name; it must be registered in :data:`ALLOCATION_STRATEGIES`.
+        params: the strategy's parameters, a mapping from parameter names to values (e.g. ``{"k_first": 60}``).
+        strategy_name, params_name: the argument names used in error messages.
+
+    Returns:
+        the strategy name.
+
+    Raises:
+        ValueError: for an unknown strategy, parameters that are not a mapping with string keys, or a
+            parameter name the strategy does not take (the message lists the ones it takes).
+    """
+    if not isinstance(strategy, str) or strategy not in ALLOCATION_STRATEGIES:
+        raise ValueError(f"{strategy_name} must be one of {sorted(ALLOCATION_STRATEGIES)}, got {strategy!r}.")
+    if not isinstance(params, Mapping) or not all(isinstance(k, str) for k in params):
+        raise ValueError(f"{params_name} must be a mapping of parameter names to values for allocation "
+                         f"{strategy!r} (e.g. {{\"k_out\": 0.1}}), got {params!r}.")
+    signature = inspect.signature(ALLOCATION_STRATEGIES[strategy])
+    taken = list(signature.parameters.values())[2:]  # after (total, num_components)
+    if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in taken):
+        names = [p.name for p in taken]
+        unknown = sorted(set(params) - set(names))
+        if unknown:
+            raise ValueError(f"{params_name} has {unknown}, which allocation {strategy!r} does not take; "
+                             f"it takes {names or 'no parameters'}.")
+    return strategy
+
+
 def allocation_positions(num_components: int) -> np.ndarray:
     """Relative depth ``t_i = i / (M - 1)`` of each component (``[0.0]`` when ``M == 1``)."""
     if num_components == 1:
@@ -81,7 +115,8 @@ def _check_k_min(total: float, num_components: int, k_min: float | None, strateg
         return min(1.0, math.exp(math.log(total) / num_components))
     k_min = check_positive_finite("k_min", k_min)
     log_floor = num_components * math.log(k_min)
-    if log_floor > math.log(total) * (1 + 1e-12) + 1e-12:
+    log_total = math.log(total)
+    if log_floor > log_total + 1e-12 * max(1.0, abs(log_total)):  # relative slack, either sign of log K_B
         raise ValueError(
             f"strategy {strategy!r} is infeasible: k_min^M = {k_min}^{num_components} = "
             f"{math.exp(log_floor):.6g} exceeds the budget total = {total:.6g}; "

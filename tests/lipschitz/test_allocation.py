@@ -8,7 +8,13 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from monai_lipinr.lipschitz.allocation import ALLOCATION_STRATEGIES, allocate_budget, register_allocation
+import monai_lipinr.budget.shares  # noqa: F401  (registers first_heavy_output)
+from monai_lipinr.lipschitz.allocation import (
+    ALLOCATION_STRATEGIES,
+    allocate_budget,
+    check_allocation,
+    register_allocation,
+)
 
 RAMPS = ("linear", "exponential", "cosine")
 
@@ -106,3 +112,36 @@ def test_default_k_min(strategy):
     assert abs(float(k[-1]) - 1.0) < 1e-9 and float(k[0]) > 1.0
     k = allocate_budget(0.5, 4, strategy)  # below 1: the only feasible ramp is uniform
     np.testing.assert_allclose(k.numpy(), np.full(4, 0.5**0.25), rtol=1e-9)
+
+
+def test_check_allocation_names_the_argument_and_what_was_expected():
+    assert check_allocation("first_heavy_output", {"k_first": 60.0, "k_out": 0.1}) == "first_heavy_output"
+    assert check_allocation("uniform", {}) == "uniform"
+    with pytest.raises(ValueError, match="allocation must be one of .*'uniform'.*got 'unifrm'"):
+        check_allocation("unifrm", {})
+    # a string that failed to parse as JSON on the command line, say
+    with pytest.raises(ValueError, match="allocation_kwargs must be a mapping .*got '\\{k_first:60\\}'"):
+        check_allocation("first_heavy_output", "{k_first:60}")
+    with pytest.raises(ValueError, match=r"allocation_kwargs has \['k_frist'\].*it takes \['k_out', 'k_first'\]"):
+        check_allocation("first_heavy_output", {"k_frist": 60.0})
+    with pytest.raises(ValueError, match="it takes no parameters"):
+        check_allocation("uniform", {"k_min": 0.5})
+
+
+def test_configs_reject_bad_allocation_kwargs_before_fitting():
+    from monai_lipinr.apps.reconstruction.config import ReconstructionConfig
+    from monai_lipinr.apps.registration.config import RegistrationConfig
+
+    for cfg in (ReconstructionConfig(allocation_kwargs="{k_first:60}"),
+                RegistrationConfig(allocation_kwargs={"kmin": 0.2})):
+        with pytest.raises(ValueError, match="allocation_kwargs"):
+            cfg.validate()
+
+
+@pytest.mark.parametrize("total", [0.25, 1e-3, 4.0])
+@pytest.mark.parametrize("strategy", RAMPS)
+def test_ramp_accepts_k_min_at_its_bound_for_budgets_below_and_above_one(total, strategy):
+    """``k_min = K_B^(1/M)`` is feasible (the uniform split); the slack must not flip sign when log K_B < 0."""
+    for m in (1, 3):
+        k = allocate_budget(total, m, strategy, k_min=total ** (1.0 / m))
+        np.testing.assert_allclose(k.numpy(), total ** (1.0 / m), rtol=1e-9)

@@ -35,7 +35,7 @@ from monai_lipinr.apps.inpainting.data import as_image, check_mask, pixel_coordi
 from monai_lipinr.apps.inpainting.metrics import compute_masked_psnr, compute_masked_ssim
 from monai_lipinr.budget.priors import BudgetEstimate, ImageGradientOracle
 from monai_lipinr.budget.shares import output_stage_share
-from monai_lipinr.lipschitz.allocation import ALLOCATION_STRATEGIES, register_allocation
+from monai_lipinr.lipschitz.allocation import ALLOCATION_STRATEGIES, check_allocation, register_allocation
 from monai_lipinr.lipschitz.constraints import register_retraction
 from monai_lipinr.lipschitz.empirical import box_domain, estimate_lipschitz
 from monai_lipinr.networks.nets import SIREN, FourierFeatureINR, GaussianINR, LipschitzINR
@@ -163,8 +163,7 @@ class InpaintingConfig:
         """Raise ``ValueError`` naming the first invalid field."""
         self.preset = look_up_option(self.preset, INPAINTING_PRESETS)
         self.constraint = look_up_option(self.constraint, ("sll", "bjorck", "spectral", "none"))
-        if self.allocation not in ALLOCATION_STRATEGIES:
-            raise ValueError(f"allocation must be one of {sorted(ALLOCATION_STRATEGIES)}, got {self.allocation!r}.")
+        check_allocation(self.allocation, {})
         for name in ("budget_ratio", "learning_rate", "percentile", "output_amplitude", "sigma"):
             v = getattr(self, name)
             if v is None and name == "output_amplitude":

@@ -7,7 +7,7 @@ import math
 from typing import Any
 
 from monai_lipinr.budget.shares import allocate_with_output_share, output_stage_share
-from monai_lipinr.lipschitz.allocation import ALLOCATION_STRATEGIES
+from monai_lipinr.lipschitz.allocation import check_allocation
 from monai_lipinr.networks.nets import SIREN, FourierFeatureINR, LipschitzINR, PositionalEncodingMLP
 from monai_lipinr.networks.nets.presets import NETWORK_PRESETS as PRESETS
 from monai_lipinr.ops.validation import check_option
@@ -193,8 +193,7 @@ class ReconstructionConfig:
         self.preconditioner = check_option("preconditioner", self.preconditioner, PRECONDITIONERS)
         if not isinstance(self.learnable_allocation, bool):
             raise ValueError(f"learnable_allocation must be true or false, got {self.learnable_allocation!r}.")
-        if self.allocation not in ALLOCATION_STRATEGIES:
-            raise ValueError(f"allocation must be one of {sorted(ALLOCATION_STRATEGIES)}, got {self.allocation!r}.")
+        check_allocation(self.allocation, self.allocation_kwargs)
         for name in ("max_hu_jump", "output_amplitude_hu", "budget_scale", "mu_water", "learning_rate",
                      "omega_0", "omega"):
             v = getattr(self, name)

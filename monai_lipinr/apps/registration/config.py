@@ -10,7 +10,7 @@ from torch import nn
 
 from monai_lipinr.budget.shares import DECREASING_RAMPS, allocate_with_output_share
 from monai_lipinr.budget.shares import output_stage_share as _output_stage_share
-from monai_lipinr.lipschitz.allocation import ALLOCATION_STRATEGIES
+from monai_lipinr.lipschitz.allocation import check_allocation
 from monai_lipinr.losses.deformation import HyperelasticLoss, JacobianFoldingLoss, JacobianVolumeLoss
 from monai_lipinr.networks.nets import SIREN, LipschitzINR
 from monai_lipinr.networks.nets.presets import NETWORK_PRESETS as PRESETS
@@ -115,8 +115,7 @@ class RegistrationConfig:
         self.preset = check_option("preset", self.preset, tuple(PRESETS))
         self.constraint = check_option("constraint", self.constraint, CONSTRAINTS)
         self.regularizer = check_option("regularizer", self.regularizer, REGULARIZERS)
-        if self.allocation not in ALLOCATION_STRATEGIES:
-            raise ValueError(f"allocation must be one of {sorted(ALLOCATION_STRATEGIES)}, got {self.allocation!r}.")
+        check_allocation(self.allocation, self.allocation_kwargs)
         for name in ("max_strain", "max_displacement_mm", "learning_rate", "gain_learning_rate", "omega_0", "omega"):
             v = getattr(self, name)
             if not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:

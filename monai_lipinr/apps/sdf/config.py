@@ -8,7 +8,7 @@ from typing import Any
 
 from monai.utils import look_up_option
 
-from monai_lipinr.lipschitz.allocation import ALLOCATION_STRATEGIES
+from monai_lipinr.lipschitz.allocation import check_allocation
 from monai_lipinr.networks.nets import LipschitzINR
 
 __all__ = ["SDFConfig", "SDF_ACTIVATIONS", "SDF_CONSTRAINTS", "build_sdf_network"]
@@ -70,8 +70,7 @@ class SDFConfig:
         """Raise ``ValueError`` naming the first invalid field."""
         self.constraint = look_up_option(self.constraint, SDF_CONSTRAINTS)
         self.activation = look_up_option(self.activation, SDF_ACTIVATIONS)
-        if self.allocation not in ALLOCATION_STRATEGIES:
-            raise ValueError(f"allocation must be one of {sorted(ALLOCATION_STRATEGIES)}, got {self.allocation!r}.")
+        check_allocation(self.allocation, self.allocation_kwargs)
         for name in ("lipschitz", "learning_rate"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
