@@ -140,6 +140,33 @@ class ScanGeometry:
         """Sampling pitch of the detector at the rotation centre (mm): the finest resolvable edge width."""
         raise NotImplementedError
 
+    #: Period (radians) of the view angle after which a view measures the same lines again.
+    angle_period = 2.0 * math.pi
+
+    def view_angle_step(self) -> float:
+        """Median step (radians) between the distinct view angles, taken around the period ``angle_period``.
+
+        The median (not the largest gap) measures the sampling density of the views, so a limited-angle
+        scan keeps the step of its views; a single view gives the whole period.
+        """
+        a = np.unique(np.round(np.mod(self.angles, self.angle_period), 12))
+        if a.size == 1:
+            return float(self.angle_period)
+        gaps = np.diff(np.concatenate([a, a[:1] + self.angle_period]))
+        return float(np.median(gaps))
+
+    def angular_sampling_limit(self) -> float:
+        """Highest spatial frequency (rad/mm) that the view sampling determines over the field of view.
+
+        Fourier-slice argument (Crowther's criterion): each view measures the object's spectrum on lines
+        through the origin, whose directions are ``Δ`` = :meth:`view_angle_step` apart (for a fan beam,
+        the source step; a full 360° scan of ``N`` views counts as ``N / 2`` parallel views). At frequency
+        ``ω`` the gap between lines is ``ω Δ``; an object inside the field-of-view disk of diameter
+        ``D = 2R`` needs gaps of at most ``2π / D``, so ``ω_c = π / (Δ R)``, i.e. ``2N / D`` for ``N``
+        parallel views over 180°. Multiply by ``R`` for network units (``ω_c R = π / Δ`` = ``N``).
+        """
+        return math.pi / (self.view_angle_step() * self.field_of_view_radius())
+
     def subdivided(self, factor: int) -> ScanGeometry:
         """The same scan with every detector bin split into ``factor`` equal sub-bins.
 
@@ -202,6 +229,7 @@ class ParallelBeamGeometry(ScanGeometry):
     """
 
     kind = "parallel"
+    angle_period = math.pi  # the views at θ and θ + π measure the same lines
 
     def field_of_view_radius(self) -> float:
         u = self.detector_positions()
