@@ -26,7 +26,7 @@ __all__ = ["add_arguments", "run", "load_sinogram", "simulate_scan"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from monai_lipinr.apps.reconstruction.config import CONSTRAINTS, PRESETS
+    from monai_lipinr.apps.reconstruction.config import CONSTRAINTS, FIRST_SHARES, PRESETS
     from monai_lipinr.apps.reconstruction.noise import NOISE_MODELS
     from monai_lipinr.apps.reconstruction.projector import APERTURES
     from monai_lipinr.lipschitz.allocation import ALLOCATION_STRATEGIES
@@ -52,6 +52,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--preset", choices=sorted(PRESETS), default=None)
     g.add_argument("--constraint", choices=CONSTRAINTS, default=None)
     g.add_argument("--allocation", choices=sorted(ALLOCATION_STRATEGIES), default=None)
+    g.add_argument("--first-share", choices=FIRST_SHARES, default=None,
+                   help="first stage's share of the budget: capped at twice the views' sampling limit "
+                        "('views', default) or the whole budget ('budget')")
     g.add_argument("--max-hu-jump", type=float, default=None, help="largest edge jump (HU), default 2000")
     g.add_argument("--edge-width", type=float, default=None, help="sharpest edge width (mm); default resolution")
     g.add_argument("--budget-scale", type=float, default=None, help="multiply the prior's budget")
@@ -66,7 +69,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _config(args: argparse.Namespace):
     from monai_lipinr.apps.reconstruction.config import ReconstructionConfig
 
-    mapping = {"preset": "preset", "constraint": "constraint", "allocation": "allocation",
+    mapping = {"preset": "preset", "constraint": "constraint", "allocation": "allocation", "first_share": "first_share",
                "max_hu_jump": "max_hu_jump", "edge_width": "edge_width_mm", "budget_scale": "budget_scale",
                "tv_weight": "tv_weight", "iterations": "iterations", "seed": "seed", "device": "device"}
     values = {f: getattr(args, a) for a, f in mapping.items() if getattr(args, a, None) is not None}

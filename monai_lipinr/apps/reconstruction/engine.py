@@ -25,7 +25,12 @@ import numpy as np
 import SimpleITK as sitk
 import torch
 
-from monai_lipinr.apps.reconstruction.config import ReconstructionConfig, build_network, learning_rate
+from monai_lipinr.apps.reconstruction.config import (
+    ReconstructionConfig,
+    build_network,
+    first_stage_share,
+    learning_rate,
+)
 from monai_lipinr.apps.reconstruction.geometry import ScanGeometry, check_sinogram
 from monai_lipinr.apps.reconstruction.noise import poisson_weights
 from monai_lipinr.apps.reconstruction.projector import GridProjector, INRField, RayProjector
@@ -237,7 +242,8 @@ class INRReconstruction:
         generator = torch.Generator(device=device).manual_seed(cfg.seed)
         estimate, coords, edge = self.budget_estimate(geometry, image_geometry)
         budget = estimate.value * cfg.budget_scale
-        net = build_network(cfg, budget).to(device)
+        view_limit = geometry.angular_sampling_limit() * coords.scale  # rad per network unit
+        net = build_network(cfg, budget, view_limit).to(device)
         field = INRField(net, coords, output_scale=cfg.mu_water)
         if cfg.forward_model == "rays":
             projector = RayProjector(geometry, num_samples=cfg.samples_per_ray,
@@ -311,6 +317,9 @@ class INRReconstruction:
                 pred = projector(field).reshape(-1)
         residual = float(torch.linalg.vector_norm(pred - target) / torch.linalg.vector_norm(target))
         result = self._finish(net, coords, residual, geometry, image_geometry, estimate, edge, history)
+        k_first = first_stage_share(cfg, budget, view_limit)  # None: the allocation's own (``K`` by default)
+        result.budget.update(view_sampling_limit_per_network_unit=view_limit, first_share=cfg.first_share,
+                             view_limited_first_stage_share=k_first)
         result.runtime_s = {"optimisation": t_opt, "total": time.perf_counter() - t_start}
         return result
 

@@ -46,6 +46,15 @@ def test_simulate_then_reconstruct_from_files(tmp_path):
     assert main(["reconstruct", "--sinogram", str(out / "sinogram.npy"), "--geometry", str(out / "geometry.json"),
                  "--output", str(out2), *FAST]) == 0
     assert (out2 / "reconstruction.nii.gz").is_file()
+    # 6 parallel views over 180°: the views determine 6 rad per network unit, reported with the budget
+    assert report["budget"]["view_sampling_limit_per_network_unit"] == pytest.approx(6.0)
+    assert report["budget"]["first_share"] == "views"
+    out3 = tmp_path / "whole_budget"
+    assert main(["reconstruct", "--sinogram", str(out / "sinogram.npy"), "--geometry", str(out / "geometry.json"),
+                 "--output", str(out3), "--first-share", "budget", *FAST]) == 0
+    report3 = json.loads((out3 / "report.json").read_text())
+    assert report3["budget"]["first_share"] == "budget"
+    assert report3["budget"]["view_limited_first_stage_share"] is None
     # an existing output folder is refused
     assert main(["reconstruct", "--sinogram", str(out / "sinogram.npy"), "--geometry", str(out / "geometry.json"),
                  "--output", str(out2), *FAST]) == 2

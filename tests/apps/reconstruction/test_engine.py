@@ -90,6 +90,53 @@ def test_default_split_gives_the_output_stage_its_amplitude_share():
     assert learning_rate(ReconstructionConfig(learning_rate=1e-3)) == 1e-3
 
 
+def test_view_limited_first_share_caps_the_first_stage_and_keeps_the_product():
+    """``first_share="views"``: ``k₁ = min(K, 2 ω_c)``; the hidden stages take the rest; ``k_first`` wins."""
+    from monai_lipinr.apps.reconstruction.config import (
+        VIEW_LIMIT_FACTOR,
+        ReconstructionConfig,
+        build_network,
+        first_stage_share,
+    )
+
+    def first_and_product(cfg, budget, view_limit):
+        led = build_network(cfg, budget, view_limit).ledger()
+        targets = [r.target for r in led.rows if r.target is not None]
+        return targets[0] * cfg.omega_0, led.target_product
+
+    cfg = ReconstructionConfig(hidden_features=32)
+    assert cfg.first_share == "views" and VIEW_LIMIT_FACTOR == 2.0
+    assert first_stage_share(cfg, 40.0, 10.0) == pytest.approx(20.0)
+    k1, product = first_and_product(cfg, 40.0, 10.0)
+    assert k1 == pytest.approx(20.0) and product == pytest.approx(40.0, rel=1e-6)
+    # the views allow more than the budget: the first stage keeps K
+    assert first_stage_share(cfg, 16.0, 10.0) is None
+    assert first_and_product(cfg, 16.0, 10.0)[0] == pytest.approx(16.0)
+    # "budget", an unknown view limit, an explicit k_first or another allocation: no cap
+    budget_cfg = ReconstructionConfig(hidden_features=32, first_share="budget")
+    assert first_stage_share(budget_cfg, 40.0, 10.0) is None
+    assert first_and_product(budget_cfg, 40.0, 10.0)[0] == pytest.approx(40.0)
+    assert first_stage_share(cfg, 40.0, None) is None
+    explicit = ReconstructionConfig(hidden_features=32, allocation_kwargs={"k_first": 30.0})
+    assert first_stage_share(explicit, 40.0, 10.0) is None
+    assert first_and_product(explicit, 40.0, 10.0)[0] == pytest.approx(30.0)
+    assert first_stage_share(ReconstructionConfig(allocation="uniform"), 40.0, 10.0) is None
+    with pytest.raises(ValueError, match="first_share must be one of"):
+        ReconstructionConfig(first_share="crowther").validate()
+
+
+def test_fit_reports_the_view_limit_and_certifies_with_the_capped_first_share(data):
+    """10 views over 180°: ω_c = 10 rad per network unit; with a 2000 HU jump K = 33 > 2 ω_c, so k₁ = 20."""
+    noisy, grid, _ = data
+    res = INRReconstruction(iterations=5, hidden_features=16, empirical_starts=2, empirical_steps=1,
+                            ).fit(noisy, GEOM, grid)
+    assert res.budget["view_sampling_limit_per_network_unit"] == pytest.approx(10.0)
+    assert res.budget["first_share"] == "views"
+    assert res.budget["view_limited_first_stage_share"] == pytest.approx(20.0)
+    assert res.ledger["budget"] == pytest.approx(33.0)
+    assert res.ledger["certified_bound"] <= res.ledger["budget"] * (1 + CERTIFY_RTOL)
+
+
 def test_amplitude_share_beats_plain_first_heavy(result, data):
     """Measured (150 it, 2 seeds): relative error 0.38/0.39 with the amplitude share vs 0.49/0.49 first-heavy."""
     noisy, grid, truth = data
