@@ -25,9 +25,10 @@ FIRST_SHARES = ("views", "budget")
 #: ``k₁ = min(K, VIEW_LIMIT_FACTOR · ω_c)`` with ``ω_c`` the Crowther limit of the views in rad per network unit
 #: (``N`` for ``N`` parallel views over 180°). The factor 2 comes from a screen on POPI 70 (seed 0): at 128²,
 #: 30 views, ``k₁ = 60`` gave 31.71 dB against 31.40 with ``k₁ = K = 127``; at 60 views ``k₁ = 60`` lost 0.25 dB.
-#: It was then checked on seventeen cases outside the screen (four slices, a second seed, 30 / 45 / 60 / 90 views,
-#: 64² / 128² / 256²): ``min(K, 2 ω_c)`` ranged from 0.05 dB below ``k₁ = K`` (POPI 128², 60 views, within the
-#: 0.1–0.4 dB between seeds) to 1.04 dB above (4D-Lung 256², 30 views) (``benchmarks/README.md``, CT section).
+#: It was then checked on seventeen cases (four slices, a second seed, 30 / 45 / 60 / 90 views, 64² / 128² / 256²;
+#: only POPI 256² at 60 views had been in the screen, with ``k₁ = 60``): ``min(K, 2 ω_c)`` ranged from 0.05 dB
+#: below ``k₁ = K`` (POPI 128², 60 views, within the 0.1–0.4 dB between seeds) to 1.04 dB above (4D-Lung 256²,
+#: 30 views) (``benchmarks/README.md``, CT section).
 VIEW_LIMIT_FACTOR = 2.0
 PRECONDITIONERS = ("ramp", "none")
 
