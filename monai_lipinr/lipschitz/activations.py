@@ -76,33 +76,62 @@ class _TargetableActivation(_PersistentHyperparameters, nn.Module, LipschitzComp
 class Sine(_TargetableActivation):
     """``x -> sin(ω x)``, elementwise; Lipschitz constant ``ω`` (attained where ``cos(ω x) = ±1``).
 
+    With ``learnable_amplitude`` every channel ``i`` has a trained amplitude ``a_i > 0`` and computes
+    ``a_i sin(ω x_i / a_i)``: amplitude ``a_i``, frequency ``ω / a_i``. Its slope ``ω cos(ω x_i / a_i)``
+    is still at most ``ω``, so the Lipschitz constant stays ``ω`` whatever the amplitudes. Between two
+    linear layers this is the diagonal rescaling ``W₂ D W₁ = (W₂ A)(A⁻¹ D A)(A⁻¹ W₁)`` of the product
+    bound: a channel may oscillate fast if it does so with a small amplitude, and slowly with a large
+    one, at no cost to the certificate. ``log a`` starts at zero, the plain sine.
+
     Args:
         omega: frequency ``ω > 0`` (radians per input unit).
         budgetable: when true, :meth:`set_lipschitz_target` ``(K)`` sets ``ω = K``.
+        features: number of channels ``C``; required with ``learnable_amplitude``.
+        learnable_amplitude: learn one amplitude per channel (parameter ``log_amplitude``, shape ``(C,)``).
+            The channel axis is 1 (``(N, C)`` or ``(N, C, *spatial)``).
 
     Raises:
-        ValueError: when ``omega`` is not a finite positive number.
-        TypeError: when ``budgetable`` is not a bool.
+        ValueError: when ``omega`` is not a finite positive number, or ``learnable_amplitude`` without
+            ``features >= 1``.
+        TypeError: when ``budgetable`` or ``learnable_amplitude`` is not a bool.
     """
 
     lipschitz_kind = "activation/sine"
     _persistent = ("omega", "_lipschitz_target")
 
-    def __init__(self, omega: float = 1.0, budgetable: bool = False) -> None:
+    def __init__(self, omega: float = 1.0, budgetable: bool = False, features: int | None = None,
+                 learnable_amplitude: bool = False) -> None:
         super().__init__(budgetable)
         self.omega = check_positive_finite("omega", omega)
+        self.log_amplitude: nn.Parameter | None = None
+        if _check_bool("learnable_amplitude", learnable_amplitude):
+            if features is None:
+                raise ValueError("learnable_amplitude=True needs features (the channel count), got None.")
+            self.log_amplitude = nn.Parameter(torch.zeros(_check_int("features", features, 1)))
 
     def _apply_target(self, target: float) -> None:
         self.omega = target
 
+    def amplitude(self, ndim: int = 2) -> torch.Tensor | None:
+        """The channel amplitudes ``a`` shaped to broadcast over an input of ``ndim`` dims, or ``None``."""
+        if self.log_amplitude is None:
+            return None
+        return torch.exp(self.log_amplitude).reshape(-1, *([1] * (ndim - 2)))
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.sin(self.omega * x)
+        amplitude = self.amplitude(x.ndim)
+        if amplitude is None:
+            return torch.sin(self.omega * x)
+        return amplitude * torch.sin(self.omega * x / amplitude)
 
     def lipschitz_bound(self) -> float:
         return sine_lipschitz(self.omega)
 
     def extra_repr(self) -> str:
-        return f"omega={self.omega:g}, budgetable={self.budgetable}"
+        text = f"omega={self.omega:g}, budgetable={self.budgetable}"
+        if self.log_amplitude is not None:
+            text += f", learnable_amplitude=True, features={self.log_amplitude.numel()}"
+        return text
 
 
 class Gaussian(_TargetableActivation):

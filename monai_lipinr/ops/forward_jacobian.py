@@ -154,8 +154,12 @@ def _register_component_rules() -> None:
     from monai_lipinr.networks.blocks.output_gain import BoundedGain
 
     def _sine(m, z):
-        w = z * m.omega
-        return torch.sin(w), m.omega * torch.cos(w)
+        amplitude = m.amplitude(z.ndim)
+        if amplitude is None:
+            w = z * m.omega
+            return torch.sin(w), m.omega * torch.cos(w)
+        w = z * (m.omega / amplitude)
+        return amplitude * torch.sin(w), m.omega * torch.cos(w)
 
     def _gaussian(m, z):
         v = torch.exp(-0.5 * (z / m.a) ** 2)

@@ -28,6 +28,9 @@ __all__ = ["LinearSine", "fuse_stages"]
 class LinearSine:
     """``x ↦ sin(ω (W x + b))`` of a ``Linear`` and the ``Sine`` after it, with ``ω`` in the weights.
 
+    For a sine with learned channel amplitudes ``a`` (``Sine(learnable_amplitude=True)``) the stage is
+    ``a ⊙ sin((ω / a) ⊙ (W x + b))``: ``ω / a`` goes into the rows of the weights and ``a`` multiplies the output.
+
     Args:
         linear: the linear layer (plain or parametrised, e.g. a Björck-constrained one).
         sine: the sine activation that follows it (its ``omega`` is read at every call, so a budget
@@ -39,11 +42,17 @@ class LinearSine:
         self.sine = sine
 
     def scaled_parameters(self) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """``(ωW (C_out, C_in), ωb (C_out,) or None)``."""
-        omega = self.sine.omega
-        weight = self.linear.weight * omega
-        bias = None if self.linear.bias is None else self.linear.bias * omega
+        """``(ωW (C_out, C_in), ωb (C_out,) or None)``; ``ω / a`` per row for a sine with amplitudes ``a``."""
+        amplitude = self.amplitude()
+        scale = self.sine.omega if amplitude is None else self.sine.omega / amplitude
+        weight = self.linear.weight * (scale if amplitude is None else scale.unsqueeze(1))
+        bias = None if self.linear.bias is None else self.linear.bias * scale
         return weight, bias
+
+    def amplitude(self) -> torch.Tensor | None:
+        """The sine's channel amplitudes ``(C_out,)``, or ``None`` for the plain sine."""
+        amplitude = self.sine.amplitude()
+        return None if amplitude is None else amplitude.reshape(-1)
 
     def preactivation(self, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
         """``ω (W x + b)`` for ``x`` ``(N, C_in)``."""
@@ -51,14 +60,20 @@ class LinearSine:
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         weight, bias = self.scaled_parameters()
-        return torch.sin(self.preactivation(x, weight, bias))
+        out = torch.sin(self.preactivation(x, weight, bias))
+        amplitude = self.amplitude()
+        return out if amplitude is None else out * amplitude
 
 
 @register_jacobian_rule(LinearSine)
 def _linear_sine_rule(stage: LinearSine, value: torch.Tensor, tangents: torch.Tensor):
     weight, bias = stage.scaled_parameters()
     z = stage.preactivation(value, weight, bias)
-    return torch.sin(z), torch.cos(z).unsqueeze(1) * (tangents @ weight.t())
+    out, slope = torch.sin(z), torch.cos(z)
+    amplitude = stage.amplitude()
+    if amplitude is not None:
+        out, slope = out * amplitude, slope * amplitude
+    return out, slope.unsqueeze(1) * (tangents @ weight.t())
 
 
 def _has_hooks(module: nn.Module) -> bool:

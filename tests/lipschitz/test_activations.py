@@ -246,3 +246,47 @@ def test_gnp_jacobian_is_orthogonal(index, shape):
         v = torch.randn_like(x)
         _, jv = torch.autograd.functional.jvp(module, x, v)
         assert float(jv.norm()) == pytest.approx(float(v.norm()), rel=1e-12)
+
+
+# ---------------------------------------------------------------- Sine with learned channel amplitudes
+
+
+def test_amplitude_sine_starts_as_the_plain_sine_and_keeps_its_bound():
+    act = Sine(4.0, features=6, learnable_amplitude=True)
+    x = torch.randn(32, 6, dtype=torch.float64)
+    torch.testing.assert_close(act(x), torch.sin(4.0 * x).float(), check_dtype=False)
+    with torch.no_grad():
+        act.log_amplitude.copy_(torch.linspace(-2.0, 2.0, 6))
+    a = torch.exp(act.log_amplitude.detach()).double()
+    torch.testing.assert_close(act(x), a * torch.sin(4.0 * x / a), check_dtype=False)
+    # the slope ω cos(ω x / a) stays within ω for every amplitude: the bound is still exact
+    xg = torch.linspace(-3, 3, 4001).unsqueeze(1).repeat(1, 6).requires_grad_(True)
+    (d,) = torch.autograd.grad(act(xg).sum(), xg)
+    assert float(d.abs().max()) <= 4.0 * (1 + 1e-6)
+    assert float(d.abs().max()) == pytest.approx(4.0, rel=1e-4)  # reached at x = 0
+    assert act.lipschitz_bound() == 4.0
+    # the amplitudes train and travel with the state dict
+    fresh = Sine(4.0, features=6, learnable_amplitude=True)
+    fresh.load_state_dict(act.state_dict())
+    torch.testing.assert_close(fresh(x), act(x))
+    (g,) = torch.autograd.grad(act(x.float()).sum(), act.log_amplitude)
+    assert torch.count_nonzero(g) == 6
+
+
+def test_amplitude_sine_broadcasts_over_the_channel_axis():
+    act = Sine(2.0, features=3, learnable_amplitude=True)
+    with torch.no_grad():
+        act.log_amplitude.copy_(torch.tensor([0.0, 1.0, -1.0]))
+    x = torch.randn(2, 3, 5, 4)
+    a = torch.exp(act.log_amplitude.detach()).reshape(1, 3, 1, 1)
+    torch.testing.assert_close(act(x), a * torch.sin(2.0 * x / a))
+
+
+def test_amplitude_sine_argument_errors():
+    with pytest.raises(ValueError, match="features"):
+        Sine(1.0, learnable_amplitude=True)
+    with pytest.raises(ValueError, match="features must be >= 1"):
+        Sine(1.0, features=0, learnable_amplitude=True)
+    with pytest.raises(TypeError, match="learnable_amplitude"):
+        Sine(1.0, features=3, learnable_amplitude=1)
+    assert Sine(1.0, features=3).log_amplitude is None  # features alone adds no parameter

@@ -56,6 +56,8 @@ def _make_activation(name: str, features: int, kwargs: dict[str, Any]) -> nn.Mod
     if name == "relu":
         return nn.ReLU()
     if name == "sine":
+        if kwargs.get("learnable_amplitude"):
+            kwargs = {"features": features, **kwargs}
         return Sine(**kwargs)
     if name == "gaussian":
         return GaussianActivation(**kwargs)
@@ -89,7 +91,9 @@ class LipschitzINR(nn.Module):
             ``RandomFourierFeatures`` (``num_features``, ``sigma``, ``seed``).
         activation: ``"relu"``, ``"sine"``, ``"gaussian"``, ``"maxmin"``, ``"groupsort"``,
             ``"householder"`` (ignored for ``constraint="sll"``, whose blocks carry their own).
-        activation_kwargs: passed to the activation (e.g. ``omega`` for sine, ``a`` for gaussian).
+        activation_kwargs: passed to the activation (e.g. ``omega`` for sine, ``a`` for gaussian;
+            ``learnable_amplitude=True`` for sine learns one amplitude per hidden unit at no cost to the
+            certificate, see :class:`~monai_lipinr.lipschitz.activations.Sine`).
         first_activation_kwargs: overrides for the first activation (e.g. SIREN's ``omega_0``).
         constraint: ``"bjorck"``, ``"spectral"``, ``"sll"`` or ``"none"``/``None`` (unconstrained).
         constraint_kwargs: passed to the constraint (e.g. Björck tolerance).
