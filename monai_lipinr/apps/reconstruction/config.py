@@ -108,6 +108,12 @@ class ReconstructionConfig:
             initial shares, the product stays ``K``, so the certificate is unchanged. Needs the Björck or spectral
             constraint; the unconstrained twin ignores it. Off by default: on the four 128² slices at 60 views it
             changed PSNR by -0.11 to +0.15 dB, at 256² (POPI, 4D-Lung) by +0.13 / +0.29 dB (``benchmarks/README.md``).
+        learnable_amplitude: give every hidden sine unit a learned amplitude, ``a sin(ω z / a)``
+            (``Sine(learnable_amplitude=True)``): its Lipschitz constant stays ``ω``, so the certificate is
+            unchanged, while a unit may trade frequency for amplitude (the diagonal rescaling of the product
+            bound). Needs ``preset="siren"``; the unconstrained twin ignores it. Off by default: at 256², 60
+            views it changed PSNR by +0.13 (POPI) / +0.16 dB (4D-Lung), at 128² by -0.01 / 0.00 dB
+            (``benchmarks/README.md``).
         output_amplitude_hu: largest plausible output swing ``A`` (HU): the air ↔ dense-bone range
             (-1000 … +1000 HU, 2 output units). The output layer sums ``hidden_features`` features of
             amplitude ≤ 1 coherently (``‖w‖₁ ≤ √H ‖w‖₂``), so its share is
@@ -174,6 +180,7 @@ class ReconstructionConfig:
     allocation_kwargs: dict[str, Any] = dataclasses.field(default_factory=dict)
     first_share: str = "views"
     learnable_allocation: bool = False
+    learnable_amplitude: bool = False
     max_hu_jump: float = 2000.0
     output_amplitude_hu: float = 2000.0
     output_ceiling: bool = True
@@ -213,8 +220,11 @@ class ReconstructionConfig:
         self.forward_model = check_option("forward_model", self.forward_model, FORWARD_MODELS)
         self.preconditioner = check_option("preconditioner", self.preconditioner, PRECONDITIONERS)
         self.first_share = check_option("first_share", self.first_share, FIRST_SHARES)
-        if not isinstance(self.learnable_allocation, bool):
-            raise ValueError(f"learnable_allocation must be true or false, got {self.learnable_allocation!r}.")
+        for name in ("learnable_allocation", "learnable_amplitude"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be true or false, got {getattr(self, name)!r}.")
+        if self.learnable_amplitude and self.preset != "siren":
+            raise ValueError(f"learnable_amplitude=true needs preset='siren' (sine units), got preset={self.preset!r}.")
         check_allocation(self.allocation, self.allocation_kwargs)
         for name in ("max_hu_jump", "output_amplitude_hu", "budget_scale", "mu_water", "learning_rate",
                      "omega_0", "omega"):
@@ -303,6 +313,10 @@ def build_network(cfg: ReconstructionConfig, budget: float | None, view_limit: f
         return cls(2, 1, constraint=None, **kwargs)
     kwargs.setdefault("output_ceiling", cfg.output_ceiling and cfg.constraint != "sll")
     kwargs.setdefault("learnable_allocation", cfg.learnable_allocation)
+    if cfg.learnable_amplitude and cls is SIREN:
+        # hidden units only: the first layer's frequencies are the view-limited first share's
+        kwargs.setdefault("activation_kwargs", {"omega": cfg.omega, "learnable_amplitude": True})
+        kwargs.setdefault("first_activation_kwargs", {"omega": cfg.omega_0, "learnable_amplitude": False})
     allocation_kwargs = dict(cfg.allocation_kwargs)
     k_first = first_stage_share(cfg, budget, view_limit)
     if k_first is not None:

@@ -16,6 +16,7 @@ from monai_lipinr.apps.reconstruction import (
 )
 from monai_lipinr.apps.reconstruction.engine import reconstruction_grid
 from monai_lipinr.budget import ImageGeometry
+from monai_lipinr.lipschitz.activations import Sine
 from monai_lipinr.lipschitz.base import CERTIFY_RTOL
 
 MU_W = 0.0193
@@ -258,3 +259,22 @@ def test_learnable_allocation_fits_renders_and_certifies(data):
     assert not twin.network.learnable_allocation
     with pytest.raises(ValueError, match="learnable_allocation"):
         INRReconstruction(learnable_allocation="true")
+
+
+def test_learnable_amplitude_trains_hidden_amplitudes_and_certifies(data):
+    noisy, grid, _ = data
+    res = INRReconstruction(learnable_amplitude=True, iterations=30, hidden_features=16, empirical_starts=4,
+                            empirical_steps=2, max_hu_jump=1000.0).fit(noisy, GEOM, grid)
+    sines = [m for m in res.network.body if isinstance(m, Sine)]
+    assert sines[0].log_amplitude is None  # the first layer keeps the view-limited frequencies
+    assert all(s.log_amplitude is not None and float(s.log_amplitude.detach().abs().max()) > 0 for s in sines[1:])
+    assert res.ledger["certified_bound"] <= res.ledger["budget"] * (1 + CERTIFY_RTOL)
+    assert res.ledger["empirical"] <= res.ledger["certified_bound"]
+    assert np.isfinite(res.attenuation).all()
+    twin = INRReconstruction(constraint="none", learnable_amplitude=True, iterations=2, hidden_features=16,
+                             empirical_starts=2, empirical_steps=1).fit(noisy, GEOM, grid)
+    assert all(m.log_amplitude is None for m in twin.network.body if isinstance(m, Sine))
+    with pytest.raises(ValueError, match="learnable_amplitude"):
+        INRReconstruction(learnable_amplitude=1)
+    with pytest.raises(ValueError, match="learnable_amplitude=true needs preset='siren'"):
+        INRReconstruction(learnable_amplitude=True, preset="ffn")
