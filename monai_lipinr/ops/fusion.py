@@ -41,36 +41,30 @@ class LinearSine:
         self.linear = linear
         self.sine = sine
 
-    def scaled_parameters(self) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """``(ωW (C_out, C_in), ωb (C_out,) or None)``; ``ω / a`` per row for a sine with amplitudes ``a``."""
-        amplitude = self.amplitude()
+    def scaled_parameters(self) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+        """``(ωW (C_out, C_in), ωb (C_out,) or None, None)`` for the plain sine; for a sine with channel
+        amplitudes ``a`` the rows are scaled by ``ω / a`` instead and the third entry is ``a`` ``(C_out,)``."""
+        amplitude = self.sine.amplitude()
         scale = self.sine.omega if amplitude is None else self.sine.omega / amplitude
         weight = self.linear.weight * (scale if amplitude is None else scale.unsqueeze(1))
         bias = None if self.linear.bias is None else self.linear.bias * scale
-        return weight, bias
-
-    def amplitude(self) -> torch.Tensor | None:
-        """The sine's channel amplitudes ``(C_out,)``, or ``None`` for the plain sine."""
-        amplitude = self.sine.amplitude()
-        return None if amplitude is None else amplitude.reshape(-1)
+        return weight, bias, amplitude
 
     def preactivation(self, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
         """``ω (W x + b)`` for ``x`` ``(N, C_in)``."""
         return x @ weight.t() if bias is None else torch.addmm(bias, x, weight.t())
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        weight, bias = self.scaled_parameters()
+        weight, bias, amplitude = self.scaled_parameters()
         out = torch.sin(self.preactivation(x, weight, bias))
-        amplitude = self.amplitude()
         return out if amplitude is None else out * amplitude
 
 
 @register_jacobian_rule(LinearSine)
 def _linear_sine_rule(stage: LinearSine, value: torch.Tensor, tangents: torch.Tensor):
-    weight, bias = stage.scaled_parameters()
+    weight, bias, amplitude = stage.scaled_parameters()
     z = stage.preactivation(value, weight, bias)
     out, slope = torch.sin(z), torch.cos(z)
-    amplitude = stage.amplitude()
     if amplitude is not None:
         out, slope = out * amplitude, slope * amplitude
     return out, slope.unsqueeze(1) * (tangents @ weight.t())
