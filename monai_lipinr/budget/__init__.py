@@ -6,7 +6,7 @@
 * priors: :class:`StrainPrior`, :class:`IntensityGradientPrior`, :class:`ImageGradientOracle`,
   :class:`BandwidthPrior`, each returning a :class:`BudgetEstimate`.
 * shares: :func:`output_stage_share` (the output stage's share from the output amplitude), the
-  ``"first_heavy_output"`` allocation and :func:`allocate_with_output_share`.
+  ``"first_heavy_output"`` allocation, :func:`allocate_with_output_share` and :func:`stages_for_gain`.
 """
 
 from __future__ import annotations
@@ -28,7 +28,12 @@ from monai_lipinr.budget.priors import (
     IntensityGradientPrior,
     StrainPrior,
 )
-from monai_lipinr.budget.shares import allocate_with_output_share, first_heavy_output, output_stage_share
+from monai_lipinr.budget.shares import (
+    allocate_with_output_share,
+    first_heavy_output,
+    output_stage_share,
+    stages_for_gain,
+)
 
 __all__ = [
     "BandwidthPrior",
@@ -47,4 +52,5 @@ __all__ = [
     "lps_ras_flip",
     "output_stage_share",
     "sitk_to_channel_first",
+    "stages_for_gain",
 ]

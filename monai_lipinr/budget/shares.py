@@ -14,6 +14,8 @@ here turn an amplitude prior into that share and re-allocate a network's budget 
   ``k_out`` and the hidden stages share ``1 / k_out`` evenly in log-space, so ``Π K_i = K_B`` exactly.
   ``k_first`` gives the first stage a smaller share; the hidden stages then share ``K_B / (k_first k_out)``.
 * :func:`allocate_with_output_share` — apply a derived share to a network whose allocation takes one.
+* :func:`stages_for_gain` — how many equal stages spread a product so that each stage's gain is nearest a
+  target gain (the depth that keeps every hidden stage near a chosen share).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from monai_lipinr.lipschitz.allocation import register_allocation
 from monai_lipinr.lipschitz.base import check_positive_finite
 
 __all__ = ["DECREASING_RAMPS", "OUTPUT_SHARE_PARAMETERS", "allocate_with_output_share", "first_heavy_output",
-           "output_stage_share"]
+           "output_stage_share", "stages_for_gain"]
 
 #: Allocation strategies whose last (output) stage is set by ``k_min``.
 DECREASING_RAMPS = ("linear", "exponential", "cosine")
@@ -116,3 +118,33 @@ def allocate_with_output_share(network: Any, budget: float, allocation: str, all
     network.set_budget(budget, allocation, **{**allocation_kwargs, key: share})
     return True
 
+
+
+def stages_for_gain(product: float, gain: float, minimum: int = 1) -> int:
+    """Number of equal stages ``n`` whose shares ``product^(1/n)`` are nearest ``gain`` in log-space.
+
+    Splitting ``product`` evenly over ``n`` stages gives each the gain ``product^(1/n)``; the ``n >= minimum``
+    returned minimises ``|log product / n - log gain|`` (one of the two counts around ``log product / log gain``;
+    on a tie, the fewer stages).
+
+    Args:
+        product: the product the stages share (e.g. the hidden stages' ``K_B / (k_first k_out)``), > 0.
+        gain: the target gain per stage, > 1.
+        minimum: the fewest stages returned (>= 1).
+
+    Returns:
+        the number of stages.
+
+    Raises:
+        ValueError: for a non-positive or non-finite ``product``, a ``gain`` not above 1, or ``minimum`` < 1.
+    """
+    product = check_positive_finite("product", product)
+    gain = check_positive_finite("gain", gain)
+    if gain <= 1.0:
+        raise ValueError(f"gain must be > 1 (a gain per stage), got {gain!r}.")
+    if isinstance(minimum, bool) or not isinstance(minimum, (int, np.integer)) or minimum < 1:
+        raise ValueError(f"minimum must be an int >= 1, got {minimum!r}.")
+    log_product, log_gain = math.log(product), math.log(gain)
+    ideal = log_product / log_gain
+    candidates = {max(int(minimum), n) for n in (math.floor(ideal), math.ceil(ideal))}
+    return min(sorted(candidates), key=lambda n: abs(log_product / n - log_gain))

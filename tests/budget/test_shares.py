@@ -55,3 +55,19 @@ def test_allocate_with_output_share_respects_explicit_values():
     assert not allocate_with_output_share(net, 10.0, "uniform", {}, 0.25)
     assert allocate_with_output_share(net, 10.0, "exponential", {}, 0.25)
     assert net._allocation_kwargs == {"k_min": 0.25}
+
+
+def test_stages_for_gain_puts_each_share_nearest_the_target_gain():
+    from monai_lipinr.budget import stages_for_gain
+
+    for product in (2.5, 5.66, 12.0, 24.0, 100.0):
+        n = stages_for_gain(product, 1.85)
+        distance = [abs(math.log(product) / m - math.log(1.85)) for m in range(1, 12)]
+        assert distance[n - 1] == pytest.approx(min(distance))  # no other count is nearer in log-space
+    assert stages_for_gain(12.0, 1.85) == 4 and stages_for_gain(12.0, 2.3) == 3
+    assert stages_for_gain(1.1, 1.85) == 1 and stages_for_gain(1.1, 1.85, minimum=3) == 3
+    for kwargs, name in ((dict(product=0.0, gain=2.0), "product"), (dict(product=4.0, gain=1.0), "gain"),
+                         (dict(product=4.0, gain=float("nan")), "gain"),
+                         (dict(product=4.0, gain=2.0, minimum=0), "minimum")):
+        with pytest.raises(ValueError, match=name):
+            stages_for_gain(**kwargs)
