@@ -26,7 +26,12 @@ __all__ = ["add_arguments", "run", "load_sinogram", "simulate_scan"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from monai_lipinr.apps.reconstruction.config import CONSTRAINTS, FIRST_SHARES, PRESETS
+    from monai_lipinr.apps.reconstruction.config import (
+        CONSTRAINTS,
+        DEFAULT_HIDDEN_STAGE_GAIN,
+        FIRST_SHARES,
+        PRESETS,
+    )
     from monai_lipinr.apps.reconstruction.noise import NOISE_MODELS
     from monai_lipinr.apps.reconstruction.projector import APERTURES
     from monai_lipinr.lipschitz.allocation import ALLOCATION_STRATEGIES
@@ -55,6 +60,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--first-share", choices=FIRST_SHARES, default=None,
                    help="first stage's share of the budget: capped at twice the views' sampling limit "
                         "('views', default) or the whole budget ('budget')")
+    g.add_argument("--num-layers", type=int, default=None,
+                   help="hidden layers of the network (default: as many as keep each hidden stage's share "
+                        f"near {DEFAULT_HIDDEN_STAGE_GAIN:g})")
     g.add_argument("--max-hu-jump", type=float, default=None, help="largest edge jump (HU), default 2000")
     g.add_argument("--edge-width", type=float, default=None, help="sharpest edge width (mm); default resolution")
     g.add_argument("--budget-scale", type=float, default=None, help="multiply the prior's budget")
@@ -70,7 +78,7 @@ def _config(args: argparse.Namespace):
     from monai_lipinr.apps.reconstruction.config import ReconstructionConfig
 
     mapping = {"preset": "preset", "constraint": "constraint", "allocation": "allocation", "first_share": "first_share",
-               "max_hu_jump": "max_hu_jump", "edge_width": "edge_width_mm", "budget_scale": "budget_scale",
+               "num_layers": "num_layers", "max_hu_jump": "max_hu_jump", "edge_width": "edge_width_mm", "budget_scale": "budget_scale",
                "tv_weight": "tv_weight", "iterations": "iterations", "seed": "seed", "device": "device"}
     values = {f: getattr(args, a) for a, f in mapping.items() if getattr(args, a, None) is not None}
     values["progress"] = not args.no_progress

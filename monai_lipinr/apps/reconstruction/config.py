@@ -6,14 +6,15 @@ import dataclasses
 import math
 from typing import Any
 
-from monai_lipinr.budget.shares import allocate_with_output_share, output_stage_share
+from monai_lipinr.budget.shares import allocate_with_output_share, output_stage_share, stages_for_gain
 from monai_lipinr.lipschitz.allocation import check_allocation
 from monai_lipinr.networks.nets import SIREN, FourierFeatureINR, LipschitzINR, PositionalEncodingMLP
 from monai_lipinr.networks.nets.presets import NETWORK_PRESETS as PRESETS
 from monai_lipinr.ops.validation import check_option
 
 __all__ = ["ReconstructionConfig", "PRESETS", "CONSTRAINTS", "WEIGHTINGS", "FORWARD_MODELS", "FIRST_SHARES",
-           "VIEW_LIMIT_FACTOR", "build_network", "first_stage_share", "MU_WATER_PER_MM", "output_share"]
+           "VIEW_LIMIT_FACTOR", "DEFAULT_HIDDEN_STAGE_GAIN", "build_network", "first_stage_share", "MU_WATER_PER_MM",
+           "network_depth", "output_share"]
 
 CONSTRAINTS = ("bjorck", "spectral", "sll", "none")
 WEIGHTINGS = ("none", "poisson")
@@ -61,6 +62,17 @@ DEFAULT_DETECTOR_SUBSAMPLES = 1
 #: hidden stages' share (``1 / k_out``), so the budget is unchanged and only the depth of composition grows.
 DEFAULT_NUM_LAYERS = 4
 
+#: Target share of each hidden stage when ``num_layers=None`` (:func:`network_depth`): the hidden stages'
+#: product ``P = K / (k₁ k_out)`` is spread over the number of Björck layers that puts each one's share nearest
+#: this gain (log-space). ``P`` grows with the resolution (``K``) and the view sparsity (smaller ``k₁``); a fixed
+#: depth piles it onto the same few layers. Measured with the SIREN preset on fifteen cases (POPI, 4D-Lung, CIP;
+#: 128² and 256²; 30 / 45 / 60 / 90 views; P ≈ 6 to 24; 4 to 7 layers; ``benchmarks/README.md``, CT section):
+#: the best share per hidden layer was 1.6–1.9 in every case, 2.0 and more lost in all but 256², 90 views, and
+#: 1.57 tied at P ≈ 6. With 1.7 the rule's depth was the best measured in all but four cases (0.09–0.18 dB
+#: below the best) and above the fixed 4 layers in all but 256², 90 views (−0.09 / −0.15 dB); e.g. 256², 60
+#: views: POPI 31.12 -> 31.63 dB, 4D-Lung 30.21 -> 31.27 (6 layers); 128², 30 views: +0.13 to +0.85 dB.
+DEFAULT_HIDDEN_STAGE_GAIN = 1.7
+
 #: Adam steps. Measured at 60 views with the default TV (one run each): 800 -> 1600 iterations moved POPI 70
 #: from 33.71 to 34.29 dB, 4D-Lung 60 from 33.40 to 33.86 dB and the CIP crop from 33.58 to 34.39 dB, at twice
 #: the time (~47 -> ~90 s for 128² on one CPU thread).
@@ -95,7 +107,8 @@ class ReconstructionConfig:
             half the first stage's share into the hidden stages gave 31.18 dB; ``uniform`` and ``exponential``
             scored 20.65 and 19.95 dB (``benchmarks/README.md``, CT section). Widening the network to
             ``hidden_features=256`` raised ours on POPI to 32.16 dB (FBP + 5.1 dB; 2.8x the time per step), but not on
-            4D-Lung 60 (30.18 dB); the unconstrained twin with 256 features scored 32.48 dB on POPI.
+            4D-Lung 60 (30.18 dB); the unconstrained twin with 256 features scored 32.48 dB on POPI. With the
+            depth from ``hidden_stage_gain`` (6 layers there) ours scores 31.63 (POPI) / 31.27 dB (4D-Lung).
         first_share: the first stage's share ``k₁`` under ``first_heavy_output``. ``"views"`` (default):
             ``k₁ = min(K, 2 ω_c)``, with ``ω_c`` the highest frequency the views determine over the field of
             view (Crowther's criterion, :meth:`~monai_lipinr.apps.reconstruction.geometry.ScanGeometry.angular_sampling_limit`;
@@ -131,7 +144,12 @@ class ReconstructionConfig:
             (detector pitch at the rotation centre, or the output pixel spacing if coarser).
         budget_scale: multiplies the prior's budget (1.0 = the prior; for budget sweeps).
         mu_water: μ of water in 1/mm (HU ↔ attenuation conversion).
-        hidden_features, num_layers, network_kwargs: network size and extra preset arguments.
+        hidden_features, network_kwargs: network width and extra preset arguments.
+        num_layers: hidden layers (the first layer and the hidden Björck layers); ``None`` (default): from
+            ``hidden_stage_gain`` (:func:`network_depth`), so that every hidden stage's share is near it.
+            The unconstrained twin gets the same depth (it is built from the same prior).
+        hidden_stage_gain: the target share of each hidden stage for ``num_layers=None``
+            (:data:`DEFAULT_HIDDEN_STAGE_GAIN`).
         omega_0, omega: SIREN frequencies; num_octaves: PE octaves; fourier_features: FFN features.
         forward_model: ``"grid"`` (default): the network is sampled at the output pixel centres and
             projected with the sparse :class:`GridProjector` — every ray in every step; ``"rays"``: the
@@ -188,7 +206,8 @@ class ReconstructionConfig:
     budget_scale: float = 1.0
     mu_water: float = MU_WATER_PER_MM
     hidden_features: int = 128
-    num_layers: int = DEFAULT_NUM_LAYERS
+    num_layers: int | None = None
+    hidden_stage_gain: float = DEFAULT_HIDDEN_STAGE_GAIN
     network_kwargs: dict[str, Any] = dataclasses.field(default_factory=dict)
     omega_0: float = 30.0
     omega: float = 30.0
@@ -227,12 +246,14 @@ class ReconstructionConfig:
             raise ValueError(f"learnable_amplitude=true needs preset='siren' (sine units), got preset={self.preset!r}.")
         check_allocation(self.allocation, self.allocation_kwargs)
         for name in ("max_hu_jump", "output_amplitude_hu", "budget_scale", "mu_water", "learning_rate",
-                     "omega_0", "omega"):
+                     "omega_0", "omega", "hidden_stage_gain"):
             v = getattr(self, name)
             if name == "learning_rate" and v is None:
                 continue
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
                 raise ValueError(f"{name} must be a finite number > 0, got {v!r}.")
+        if self.hidden_stage_gain <= 1:
+            raise ValueError(f"hidden_stage_gain must be > 1 (a share per hidden stage), got {self.hidden_stage_gain!r}.")
         if isinstance(self.tv_weight, bool) or not isinstance(self.tv_weight, (int, float)) or not (
                 math.isfinite(self.tv_weight) and self.tv_weight >= 0):
             raise ValueError(f"tv_weight must be a finite number >= 0, got {self.tv_weight!r}.")
@@ -240,7 +261,10 @@ class ReconstructionConfig:
                 isinstance(self.edge_width_mm, (int, float)) and math.isfinite(self.edge_width_mm)
                 and self.edge_width_mm > 0):
             raise ValueError(f"edge_width_mm must be a finite number > 0 (mm) or None, got {self.edge_width_mm!r}.")
-        for name in ("iterations", "rays_per_batch", "samples_per_ray", "hidden_features", "num_layers",
+        if self.num_layers is not None and (isinstance(self.num_layers, bool) or not isinstance(self.num_layers, int)
+                                            or self.num_layers < 1):
+            raise ValueError(f"num_layers must be an int >= 1 or None (from hidden_stage_gain), got {self.num_layers!r}.")
+        for name in ("iterations", "rays_per_batch", "samples_per_ray", "hidden_features",
                      "chunk_size", "log_every", "num_octaves", "fourier_features", "empirical_starts",
                      "supersampling", "detector_subsamples"):
             v = getattr(self, name)
@@ -288,6 +312,35 @@ def first_stage_share(cfg: ReconstructionConfig, budget: float, view_limit: floa
     return k_first if k_first < budget else None
 
 
+def network_depth(cfg: ReconstructionConfig, budget: float | None, view_limit: float | None = None) -> int:
+    """The network's number of hidden layers: ``cfg.num_layers``, or the one the hidden stages' product asks for.
+
+    With ``num_layers=None`` and the ``first_heavy_output`` split, the hidden stages share
+    ``P = K / (k₁ k_out)`` (``k₁`` the first stage's share, :func:`first_stage_share`, ``k_out`` the output's,
+    :func:`output_share`). The depth is one first layer plus the number of hidden Björck layers whose
+    shares ``P^(1/n)`` are nearest ``cfg.hidden_stage_gain`` (:func:`~monai_lipinr.budget.stages_for_gain`).
+    ``K`` here is the prior's budget (``budget / cfg.budget_scale``), so a budget sweep keeps one architecture.
+    Without a budget, with another allocation or another preset than ``"siren"`` (the rule was measured on
+    sine networks only), :data:`DEFAULT_NUM_LAYERS`.
+
+    Args:
+        cfg: the configuration.
+        budget: the applied global budget ``K · budget_scale`` (output units per network unit), or ``None``.
+        view_limit: the views' sampling limit ``ω_c`` (rad per network unit), or ``None`` when unknown.
+    """
+    if cfg.num_layers is not None:
+        return cfg.num_layers
+    if budget is None or cfg.allocation != "first_heavy_output" or PRESETS[cfg.preset] is not SIREN:
+        return DEFAULT_NUM_LAYERS
+    prior = budget / cfg.budget_scale
+    k_first = cfg.allocation_kwargs.get("k_first", first_stage_share(cfg, prior, view_limit) or prior)
+    depth = DEFAULT_NUM_LAYERS
+    for _ in range(4):  # k_out depends (weakly, through its K^(1/M) cap) on the number of stages
+        k_out = cfg.allocation_kwargs.get("k_out", output_share(cfg, prior, depth + 1))
+        depth = 1 + stages_for_gain(prior / (k_first * k_out), cfg.hidden_stage_gain)
+    return depth
+
+
 def build_network(cfg: ReconstructionConfig, budget: float | None, view_limit: float | None = None
                   ) -> LipschitzINR:
     """The attenuation network ``R^2 -> R`` (network units in, ``μ / μ_water`` out) of a configuration.
@@ -301,7 +354,8 @@ def build_network(cfg: ReconstructionConfig, budget: float | None, view_limit: f
             (:func:`first_stage_share`); ``None`` keeps the allocation's first share.
     """
     cls = PRESETS[cfg.preset]
-    kwargs: dict[str, Any] = {"hidden_features": cfg.hidden_features, "num_layers": cfg.num_layers}
+    kwargs: dict[str, Any] = {"hidden_features": cfg.hidden_features,
+                              "num_layers": network_depth(cfg, budget, view_limit)}
     if cls is SIREN:
         kwargs.update(omega_0=cfg.omega_0, omega=cfg.omega)
     elif cls is PositionalEncodingMLP:

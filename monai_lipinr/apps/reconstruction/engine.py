@@ -30,6 +30,7 @@ from monai_lipinr.apps.reconstruction.config import (
     build_network,
     first_stage_share,
     learning_rate,
+    network_depth,
 )
 from monai_lipinr.apps.reconstruction.geometry import ScanGeometry, check_sinogram
 from monai_lipinr.apps.reconstruction.noise import poisson_weights
@@ -319,7 +320,8 @@ class INRReconstruction:
         result = self._finish(net, coords, residual, geometry, image_geometry, estimate, edge, history)
         k_first = first_stage_share(cfg, budget, view_limit)  # None: the allocation's own (``K`` by default)
         result.budget.update(view_sampling_limit_per_network_unit=view_limit, first_share=cfg.first_share,
-                             view_limited_first_stage_share=k_first)
+                             view_limited_first_stage_share=k_first,
+                             num_layers=network_depth(cfg, budget, view_limit))
         result.runtime_s = {"optimisation": t_opt, "total": time.perf_counter() - t_start}
         return result
 

@@ -51,9 +51,10 @@ def test_simulate_then_reconstruct_from_files(tmp_path):
     assert report["budget"]["first_share"] == "views"
     out3 = tmp_path / "whole_budget"
     assert main(["reconstruct", "--sinogram", str(out / "sinogram.npy"), "--geometry", str(out / "geometry.json"),
-                 "--output", str(out3), "--first-share", "budget", *FAST]) == 0
+                 "--output", str(out3), "--first-share", "budget", "--num-layers", "2", *FAST]) == 0
     report3 = json.loads((out3 / "report.json").read_text())
     assert report3["budget"]["first_share"] == "budget"
+    assert report3["budget"]["num_layers"] == 2 and report["budget"]["num_layers"] >= 2
     assert report3["budget"]["view_limited_first_stage_share"] is None
     # an existing output folder is refused
     assert main(["reconstruct", "--sinogram", str(out / "sinogram.npy"), "--geometry", str(out / "geometry.json"),

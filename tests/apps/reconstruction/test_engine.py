@@ -126,6 +126,49 @@ def test_view_limited_first_share_caps_the_first_stage_and_keeps_the_product():
         ReconstructionConfig(first_share="crowther").validate()
 
 
+def test_network_depth_keeps_every_hidden_share_near_the_target_gain():
+    """``num_layers=None``: the hidden stages' product ``K / (k₁ k_out)`` over the nearest number of layers."""
+    import math
+
+    from monai_lipinr.apps.reconstruction.config import (
+        DEFAULT_HIDDEN_STAGE_GAIN,
+        DEFAULT_NUM_LAYERS,
+        ReconstructionConfig,
+        build_network,
+        network_depth,
+    )
+
+    cfg = ReconstructionConfig()
+    assert cfg.num_layers is None and DEFAULT_HIDDEN_STAGE_GAIN == 1.7
+    k_out = 2.0 / math.sqrt(128)
+    for budget, views, depth in ((127.5, 60, 4), (127.5, 45, 5), (127.5, 30, 6), (255.0, 60, 6), (255.0, 30, 7),
+                                  (255.0, 90, 5)):
+        assert network_depth(cfg, budget, views) == depth, (budget, views)
+        led = build_network(cfg, budget, views).ledger()
+        shares = [r.target for r in led.rows if r.target is not None]
+        hidden = [s * cfg.omega for s in shares[1:-1]]
+        assert len(hidden) == depth - 1 and led.target_product == pytest.approx(budget, rel=1e-6)
+        product = budget / (min(budget, 2.0 * views) * k_out)
+        assert hidden == pytest.approx([product ** (1 / (depth - 1))] * (depth - 1), rel=1e-6)
+        for other in (depth - 2, depth):  # one hidden layer fewer or more would be farther from the gain
+            assert abs(math.log(hidden[0] / 1.7)) <= abs(math.log(product) / other - math.log(1.7))
+    # the twin is built with the same depth; a budget sweep keeps the prior's architecture
+    assert len(build_network(ReconstructionConfig(constraint="none"), 255.0, 30).body) == len(
+        build_network(cfg, 255.0, 30).body)
+    assert network_depth(ReconstructionConfig(budget_scale=4.0), 4 * 255.0, 30) == 7
+    # an explicit depth, another split or no budget: no rule
+    assert network_depth(ReconstructionConfig(num_layers=3), 255.0, 30) == 3
+    assert network_depth(ReconstructionConfig(allocation="uniform"), 255.0, 30) == DEFAULT_NUM_LAYERS
+    assert network_depth(ReconstructionConfig(preset="groupsort"), 255.0, 30) == DEFAULT_NUM_LAYERS
+    assert network_depth(cfg, None, 30) == DEFAULT_NUM_LAYERS
+    assert network_depth(ReconstructionConfig(hidden_stage_gain=2.3), 255.0, 60) == 4
+    for bad, match in ((dict(num_layers=0), "num_layers"), (dict(num_layers=2.0), "num_layers"),
+                       (dict(hidden_stage_gain=1.0), "hidden_stage_gain"),
+                       (dict(hidden_stage_gain=-2.0), "hidden_stage_gain")):
+        with pytest.raises(ValueError, match=match):
+            ReconstructionConfig(**bad).validate()
+
+
 def test_fit_reports_the_view_limit_and_certifies_with_the_capped_first_share(data):
     """10 views over 180°: ω_c = 10 rad per network unit; with a 2000 HU jump K = 33 > 2 ω_c, so k₁ = 20."""
     noisy, grid, _ = data
@@ -135,6 +178,9 @@ def test_fit_reports_the_view_limit_and_certifies_with_the_capped_first_share(da
     assert res.budget["first_share"] == "views"
     assert res.budget["view_limited_first_stage_share"] == pytest.approx(20.0)
     assert res.ledger["budget"] == pytest.approx(33.0)
+    # 16 features: k_out = 2 / 4; the hidden stages share 33 / (20 · 0.5) = 3.3 = 1.82² -> two hidden layers
+    # (1.49³ would be farther from the gain 1.7)
+    assert res.budget["num_layers"] == 3 == res.network.num_stages - 1
     assert res.ledger["certified_bound"] <= res.ledger["budget"] * (1 + CERTIFY_RTOL)
 
 
