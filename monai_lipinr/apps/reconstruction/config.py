@@ -261,13 +261,12 @@ class ReconstructionConfig:
                 isinstance(self.edge_width_mm, (int, float)) and math.isfinite(self.edge_width_mm)
                 and self.edge_width_mm > 0):
             raise ValueError(f"edge_width_mm must be a finite number > 0 (mm) or None, got {self.edge_width_mm!r}.")
-        if self.num_layers is not None and (isinstance(self.num_layers, bool) or not isinstance(self.num_layers, int)
-                                            or self.num_layers < 1):
-            raise ValueError(f"num_layers must be an int >= 1 or None (from hidden_stage_gain), got {self.num_layers!r}.")
-        for name in ("iterations", "rays_per_batch", "samples_per_ray", "hidden_features",
+        for name in ("iterations", "rays_per_batch", "samples_per_ray", "hidden_features", "num_layers",
                      "chunk_size", "log_every", "num_octaves", "fourier_features", "empirical_starts",
                      "supersampling", "detector_subsamples"):
             v = getattr(self, name)
+            if name == "num_layers" and v is None:  # None: from hidden_stage_gain
+                continue
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ValueError(f"{name} must be an int >= 1, got {v!r}.")
 
