@@ -1,18 +1,20 @@
 """CT reconstruction from sparse views on real chest CT: ours vs the plain INR, ours unconstrained, FBP and SART.
 
-For each slice (full resolution, HU) a parallel-beam scan is simulated on the full-resolution grid
+For each slice (full resolution, HU) a parallel-beam scan over 180° (``--geometry fan``: a fan-beam scan over
+360° with a flat detector, :func:`scan_geometry`; SART is then skipped) is simulated on the full-resolution grid
 (no inverse crime) by detector bins that count the photons over their whole width (``--aperture bin``,
 :func:`~monai_lipinr.apps.reconstruction.projector.simulate_sinogram`; ``point`` = one pencil ray per bin, the
 idealised detector of the earlier tables), with Poisson noise (``I0`` photons per bin and view); every method reconstructs on a
 ``--size`` grid over the same field of view (at most half the source resolution) and is scored against the
 area-averaged slice inside the body and the scanned field-of-view disk (less a 4-pixel rim) (PSNR / SSIM on [-1000, 1000] HU,
-``monai_lipinr.apps.reconstruction.quality``). The detector and grid are aligned with scikit-image's
+``monai_lipinr.apps.reconstruction.quality``). The parallel detector and the grid are aligned with scikit-image's
 conventions (rotation centre at pixel ``size // 2``) so that its SART runs on the same data. Then a budget
 sweep (x0.25 … x4 around the HU-gradient prior) at ``--sweep-views``.
 
     python benchmarks/ct_reconstruction.py --threads 1                       # popi slice, 30/60/90 views
     python benchmarks/ct_reconstruction.py --slices popi 4dlung cip pydicom --views 60 --sweep
     python benchmarks/ct_reconstruction.py --slices popi --views 60 --methods --sweep 0.25 0.5 1 2 4
+    python benchmarks/ct_reconstruction.py --slices popi 4dlung --geometry fan --views 60 --methods fbp ours
 
 Slices: ``popi`` (POPI 4D CT phase 00, slice 70), ``4dlung`` (4D-Lung 113, slice 60), ``cip`` (Chest
 Imaging Platform crop, slice 0) from ``--data``, and ``pydicom`` (pydicom's bundled ``CT_small.dcm``; needs
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import time
 from pathlib import Path
 
@@ -40,7 +43,7 @@ from monai_lipinr.apps.reconstruction.engine import (
     hu_to_attenuation,
 )
 from monai_lipinr.apps.reconstruction.fbp import filtered_back_projection
-from monai_lipinr.apps.reconstruction.geometry import ParallelBeamGeometry
+from monai_lipinr.apps.reconstruction.geometry import FanBeamGeometry, ParallelBeamGeometry
 from monai_lipinr.apps.reconstruction.noise import add_noise
 from monai_lipinr.apps.reconstruction.projector import APERTURES, simulate_sinogram
 from monai_lipinr.apps.reconstruction.quality import body_mask, masked_psnr, masked_ssim
@@ -58,6 +61,9 @@ MU_WATER = 0.0193
 #: the outer 4 pixels against 56 HU inside: 24.9 dB with the rim, 30.4 dB without). The body slices do not
 #: reach the rim, so their scores do not change.
 EVAL_RIM_PIXELS = 4
+#: Source-to-rotation-centre and source-to-detector distances (mm) of the fan-beam scans, as the CLI's
+#: ``simulate_scan`` (a clinical scanner's geometry).
+FAN_SOURCE_TO_ISOCENTRE, FAN_SOURCE_TO_DETECTOR = 570.0, 1040.0
 
 
 def load_slice(name: str, data: Path):
@@ -84,8 +90,27 @@ def load_slice(name: str, data: Path):
     return arr, ImageGeometry((arr.shape[1], arr.shape[0]), img.GetSpacing()[:2], img.GetOrigin()[:2])
 
 
+def scan_geometry(kind, views, size, pixel, centre):
+    """The simulated scan of a ``size``-pixel grid of ``pixel`` mm: ``"parallel"`` or ``"fan"``.
+
+    Parallel beam: ``size`` bins of one pixel over ``[0, π)``, aligned with scikit-image's ``radon`` (rotation
+    centre at pixel ``size // 2``, half a bin offset for even sizes) so that its SART runs on the same data.
+    Fan beam: a flat detector at the CLI's clinical distances (:data:`FAN_SOURCE_TO_ISOCENTRE`,
+    :data:`FAN_SOURCE_TO_DETECTOR` mm), views over ``[0, 2π)``, bins of one pixel at the rotation centre and
+    enough of them to cover the parallel scan's field-of-view disk (radius ``size · pixel / 2``).
+    """
+    if kind == "parallel":
+        return ParallelBeamGeometry(np.linspace(0, np.pi, views, endpoint=False), size, pixel, centre=centre,
+                                    detector_offset=-0.5 * pixel if size % 2 == 0 else 0.0)
+    mag = FAN_SOURCE_TO_DETECTOR / FAN_SOURCE_TO_ISOCENTRE
+    half_fan = math.asin(0.5 * size * pixel / FAN_SOURCE_TO_ISOCENTRE)
+    bins = int(math.ceil(2 * FAN_SOURCE_TO_DETECTOR * math.tan(half_fan) / (pixel * mag)))
+    return FanBeamGeometry(np.linspace(0, 2 * np.pi, views, endpoint=False), bins, pixel * mag,
+                           FAN_SOURCE_TO_ISOCENTRE, FAN_SOURCE_TO_DETECTOR, centre=centre)
+
+
 def run_case(hu_full, geom_full, size, views, photons, iterations, budget_scales, seed=0,
-             methods=METHODS, overrides=None, aperture="bin"):
+             methods=METHODS, overrides=None, aperture="bin", geometry="parallel"):
     """Simulate one scan and score the requested methods on it; returns one row per method.
 
     Anatomy outside the scanned field-of-view disk is replaced by air first (the crops ``cip`` and
@@ -94,10 +119,8 @@ def run_case(hu_full, geom_full, size, views, photons, iterations, budget_scales
     """
     _, grid = _downsample(hu_full, geom_full, size)
     h = float(grid.spacing[0])
-    centre = grid.index_to_world(np.array([[size // 2, size // 2]], dtype=np.float64))[0]
-    off = -0.5 * h if size % 2 == 0 else 0.0
-    geom = ParallelBeamGeometry(np.linspace(0, np.pi, views, endpoint=False), size, h, centre=centre,
-                                detector_offset=off)
+    geom = scan_geometry(geometry, views, size, h,
+                         grid.index_to_world(np.array([[size // 2, size // 2]], dtype=np.float64))[0])
     hu_full = np.where(_fov_mask(geom_full, geom.centre, geom.field_of_view_radius()), hu_full, -1000.0)
     ref, _ = _downsample(hu_full, geom_full, size)
     mu = hu_to_attenuation(hu_full, MU_WATER)
@@ -106,14 +129,16 @@ def run_case(hu_full, geom_full, size, views, photons, iterations, budget_scales
     rows = []
 
     def score(name, img_hu, seconds, extra=None):
-        rows.append({"method": name, "views": views, "size": size, "psnr_db": masked_psnr(img_hu, ref, mask),
+        rows.append({"method": name, "geometry": geometry, "views": views, "size": size, "psnr_db": masked_psnr(img_hu, ref, mask),
                      "ssim": masked_ssim(img_hu, ref, mask), "time_s": seconds, **(extra or {})})
 
     if "fbp" in methods:
         t = time.perf_counter()
         fbp = filtered_back_projection(sino, geom, grid)
         score("FBP (ramp)", attenuation_to_hu(fbp, MU_WATER), time.perf_counter() - t)
-    if "sart" in methods:
+    if "sart" in methods and geometry != "parallel":
+        print(f"skip SART: scikit-image's iradon_sart reconstructs parallel-beam sinograms only, not {geometry}")
+    elif "sart" in methods:
         from skimage.transform import iradon_sart
 
         s = sino.numpy().T / h  # line integrals in pixel units, (detectors, views)
@@ -186,6 +211,8 @@ def main(argv=None):
     p.add_argument("--photons", type=float, default=1e5)
     p.add_argument("--aperture", choices=APERTURES, default="bin",
                    help="detector model of the simulated scan: bin (integrates over the bin width) or point")
+    p.add_argument("--geometry", choices=("parallel", "fan"), default="parallel",
+                   help="simulated scan: parallel beam over 180 degrees or fan beam (flat detector) over 360")
     p.add_argument("--iterations", type=int, default=None,
                    help="optimiser steps of every INR (default: the ReconstructionConfig default)")
     p.add_argument("--seed", type=int, default=0)
@@ -216,10 +243,10 @@ def main(argv=None):
         size = min(a.size, min(hu.shape) // 2)
         for v in a.views:
             rows = run_case(hu, g, size, v, a.photons, a.iterations, [1.0], seed=a.seed, methods=a.methods,
-                            overrides=overrides, aperture=a.aperture) if a.methods else []
+                            overrides=overrides, aperture=a.aperture, geometry=a.geometry) if a.methods else []
             extra = [s for s in sweep if not (s == 1.0 and "ours" in a.methods)] if v == a.sweep_views else []
             rows += run_case(hu, g, size, v, a.photons, a.iterations, extra, seed=a.seed, methods=("ours",),
-                             overrides=overrides, aperture=a.aperture) if extra else []
+                             overrides=overrides, aperture=a.aperture, geometry=a.geometry) if extra else []
             for r in rows:
                 r["slice"] = name
                 _print(r)
