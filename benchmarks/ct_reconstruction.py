@@ -97,13 +97,15 @@ def scan_geometry(kind, views, size, pixel, centre):
     centre at pixel ``size // 2``, half a bin offset for even sizes) so that its SART runs on the same data.
     Fan beam: a flat detector at the CLI's clinical distances (:data:`FAN_SOURCE_TO_ISOCENTRE`,
     :data:`FAN_SOURCE_TO_DETECTOR` mm), views over ``[0, 2π)``, bins of one pixel at the rotation centre and
-    enough of them to cover the parallel scan's field-of-view disk (radius ``size · pixel / 2``).
+    enough of them to cover the parallel scan's field-of-view disk (radius ``(size - 1) · pixel / 2`` for even
+    sizes, ``size · pixel / 2`` for odd ones).
     """
-    if kind == "parallel":
-        return ParallelBeamGeometry(np.linspace(0, np.pi, views, endpoint=False), size, pixel, centre=centre,
+    parallel = ParallelBeamGeometry(np.linspace(0, np.pi, views, endpoint=False), size, pixel, centre=centre,
                                     detector_offset=-0.5 * pixel if size % 2 == 0 else 0.0)
+    if kind == "parallel":
+        return parallel
     mag = FAN_SOURCE_TO_DETECTOR / FAN_SOURCE_TO_ISOCENTRE
-    half_fan = math.asin(0.5 * size * pixel / FAN_SOURCE_TO_ISOCENTRE)
+    half_fan = math.asin(parallel.field_of_view_radius() / FAN_SOURCE_TO_ISOCENTRE)
     bins = int(math.ceil(2 * FAN_SOURCE_TO_DETECTOR * math.tan(half_fan) / (pixel * mag)))
     return FanBeamGeometry(np.linspace(0, 2 * np.pi, views, endpoint=False), bins, pixel * mag,
                            FAN_SOURCE_TO_ISOCENTRE, FAN_SOURCE_TO_DETECTOR, centre=centre)

@@ -1,0 +1,55 @@
+"""The CT reconstruction benchmark's scan geometries (``benchmarks/ct_reconstruction.py``)."""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from monai_lipinr.apps.reconstruction.geometry import FanBeamGeometry, ParallelBeamGeometry
+from monai_lipinr.budget import ImageGeometry
+
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "ct_reconstruction.py"
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location("ct_reconstruction_benchmark", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("size,pixel", [(128, 1.0), (96, 0.7)])  # even sizes, as the benchmark's
+def test_fan_scan_covers_the_parallel_field_of_view(bench, size, pixel):
+    centre = (3.0, -2.0)
+    par = bench.scan_geometry("parallel", 60, size, pixel, centre)
+    fan = bench.scan_geometry("fan", 60, size, pixel, centre)
+    assert isinstance(par, ParallelBeamGeometry) and isinstance(fan, FanBeamGeometry)
+    np.testing.assert_allclose(fan.centre, centre)
+    # parallel: 180 degrees; fan: 360 degrees, same number of views
+    np.testing.assert_allclose(np.diff(par.angles), math.pi / 60)
+    np.testing.assert_allclose(np.diff(fan.angles), 2 * math.pi / 60)
+    # bins of one pixel at the rotation centre; the fan's disk covers the parallel one, by less than a bin more
+    assert fan.resolution_mm() == pytest.approx(pixel)
+    r = 0.5 * (size - 1) * pixel  # even sizes: the parallel detector is offset by half a bin
+    assert par.field_of_view_radius() == pytest.approx(r)
+    assert r <= fan.field_of_view_radius() < r + pixel
+    # the same view sampling limit per view over 180 degrees: a 360-degree fan scan counts as N / 2 views
+    assert fan.angular_sampling_limit() * fan.field_of_view_radius() == pytest.approx(30.0)
+
+
+def test_fan_case_scores_fbp_and_skips_sart(bench, capsys):
+    n, pixel = 64, 1.0
+    yy, xx = np.mgrid[:n, :n] - (n - 1) / 2
+    hu = np.where(xx**2 / 22**2 + yy**2 / 16**2 < 1, 40.0, -1000.0)
+    hu[(xx - 6) ** 2 + yy**2 < 25] = 600.0
+    geom = ImageGeometry((n, n), (pixel, pixel), (0.0, 0.0))
+    rows = bench.run_case(hu, geom, 32, 90, 1e6, 1, [1.0], methods=("fbp", "sart"), geometry="fan")
+    assert "skip SART" in capsys.readouterr().out
+    assert [r["method"] for r in rows] == ["FBP (ramp)"]
+    assert rows[0]["geometry"] == "fan" and rows[0]["views"] == 90 and rows[0]["size"] == 32
+    assert rows[0]["psnr_db"] > 20.0
