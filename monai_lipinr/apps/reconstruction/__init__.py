@@ -2,7 +2,7 @@
 
 * :mod:`.geometry` — parallel / fan beam scan geometries (mm), sinogram validation;
 * :mod:`.projector` — line integrals of INRs (stratified quadrature) and of grid images (sparse matrix);
-* :mod:`.fbp` — filtered back-projection baseline; :mod:`.noise` — Poisson / Gaussian noise;
+* :mod:`.fbp` — filtered back-projection baseline; :mod:`.sart` — SART for parallel and fan beams; :mod:`.noise` — Poisson / Gaussian noise;
 * :mod:`.phantom` — ellipse phantoms with exact line integrals;
 * :mod:`.engine` — :class:`INRReconstruction`; :mod:`.cli` — ``monai-lipinr reconstruct``.
 """
@@ -26,6 +26,7 @@ from monai_lipinr.apps.reconstruction.projector import (
     project_image,
     simulate_sinogram,
 )
+from monai_lipinr.apps.reconstruction.sart import SART
 
 __all__ = [
     "EllipsePhantom",
@@ -35,6 +36,7 @@ __all__ = [
     "INRReconstruction",
     "ParallelBeamGeometry",
     "RayProjector",
+    "SART",
     "ReconstructionConfig",
     "ReconstructionResult",
     "ScanGeometry",
