@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from monai_lipinr.apps.reconstruction.geometry import ParallelBeamGeometry, ScanGeometry, check_sinogram
+from monai_lipinr.apps.reconstruction.geometry import ScanGeometry, check_sinogram
 from monai_lipinr.apps.reconstruction.projector import grid_system_matrix
 from monai_lipinr.budget.geometry import ImageGeometry
 
@@ -43,7 +43,8 @@ def golden_ratio_view_order(angles: Any, period: float) -> np.ndarray:
 
     Args:
         angles: view angles (rad).
-        period: angular period of the scan (rad): ``π`` for parallel beams, ``2π`` for fan beams.
+        period: angular period of the scan (rad): ``ScanGeometry.angle_period``, ``π`` for parallel beams and
+            ``2π`` for fan beams.
 
     Returns:
         a permutation of ``range(len(angles))``.
@@ -92,18 +93,18 @@ class SART:
         self.image_geometry = image_geometry
         self.relaxation = relaxation
         self.non_negative = bool(non_negative)
-        period = math.pi if isinstance(scan_geometry, ParallelBeamGeometry) else 2.0 * math.pi
-        self.view_order = golden_ratio_view_order(scan_geometry.angles, period)
+        self.view_order = golden_ratio_view_order(scan_geometry.angles, scan_geometry.angle_period)
         a = grid_system_matrix(scan_geometry, image_geometry, oversampling, dtype=torch.float64,
                                detector_subsamples=detector_subsamples).to(device)
         v, d = scan_geometry.shape
         rows, cols = a.indices()
         vals = a.values()
-        view_of_row = rows // d
+        # the coalesced rows are sorted, so each view's entries are one contiguous slice
+        bounds = torch.searchsorted(rows, torch.arange(v + 1, device=rows.device) * d).tolist()
         self._views = []  # per view: (A_v CSR (D, P), A_v^T CSR (P, D), 1 / row sums (D,), 1 / column sums (P,))
         num_pixels = a.shape[1]
         for view in range(v):
-            sel = view_of_row == view
+            sel = slice(bounds[view], bounds[view + 1])
             r, c, w = rows[sel] - view * d, cols[sel], vals[sel]
             block = torch.sparse_coo_tensor(torch.stack([r, c]), w, (d, num_pixels)).coalesce()
             row_sum = torch.zeros(d, dtype=torch.float64, device=w.device).index_add_(0, r, w)
