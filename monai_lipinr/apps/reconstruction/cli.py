@@ -7,9 +7,10 @@ Input, either
     a parallel (or --fan) scan of the full-resolution slice is simulated and reconstructed on a --size grid.
 
 Writes into --output (refused if it exists unless --overwrite; a failing run leaves nothing):
-reconstruction.nii.gz (HU), fbp.nii.gz (HU, ramp-filter FBP baseline), sinogram.npy + geometry.json (the
-data used), reference.nii.gz (simulation only), report.json (budget derivation, Lipschitz ledger with
-empirical constant and utilisation, metrics), overview.png.
+reconstruction.nii.gz (HU), fbp.nii.gz (HU, ramp-filter FBP baseline), sart.nii.gz (HU, with --sart-iterations N:
+the SART baseline on the INR's forward model), sinogram.npy + geometry.json (the data used), reference.nii.gz
+(simulation only), report.json (budget derivation, Lipschitz ledger with empirical constant and utilisation,
+metrics of every method), overview.png.
 """
 
 from __future__ import annotations
@@ -69,6 +70,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--tv-weight", type=float, default=None,
                    help="total-variation strength relative to the data misfit (default 10; 0 = off)")
     g.add_argument("--iterations", type=int, default=None)
+    parser.add_argument("--sart-iterations", type=int, default=0,
+                        help="also reconstruct with N sweeps of SART (the iterative baseline) and write sart.nii.gz "
+                             "(default 0: FBP is the only baseline)")
     g.add_argument("--seed", type=int, default=None)
     g.add_argument("--device", default=None, help="cpu, cuda, … (default cpu)")
     g.add_argument("--no-progress", action="store_true")
@@ -164,8 +168,7 @@ def _downsample(image_hu: np.ndarray, image_geometry, size: int):
     spacing = float(max(extent)) / size
     origin = image_geometry.centre - 0.5 * (size - 1) * spacing
     out_geom = ImageGeometry((size, size), (spacing, spacing), origin)
-    img = sitk.GetImageFromArray(image_hu.astype(np.float32))
-    image_geometry.apply_to_sitk(img)
+    img = _hu_image(image_hu, image_geometry)
     sigma = max(0.0, 0.5 * (spacing - float(min(image_geometry.spacing))))
     if sigma > 0:
         img = sitk.SmoothingRecursiveGaussian(img, sigma)
@@ -198,6 +201,15 @@ def _load_slice(path: str, slice_index: int | None):
     return np.clip(arr, -1024.0, None), ImageGeometry((arr.shape[1], arr.shape[0]), sp, org)
 
 
+def _hu_image(hu: np.ndarray, grid):
+    """A SimpleITK image of an ``(H, W)`` HU array on ``grid`` (LPS mm)."""
+    import SimpleITK as sitk
+
+    img = sitk.GetImageFromArray(hu.astype(np.float32))
+    grid.apply_to_sitk(img)
+    return img
+
+
 def save_overview(panels: list[tuple[str, np.ndarray]], title: str, path: Path) -> None:
     """One row of HU images (window [-1000, 400]) with titles, saved as PNG."""
     import matplotlib
@@ -217,8 +229,6 @@ def save_overview(panels: list[tuple[str, np.ndarray]], title: str, path: Path) 
 
 
 def run(args: argparse.Namespace) -> int:
-    import SimpleITK as sitk
-
     from monai_lipinr.apps.reconstruction.engine import (
         INRReconstruction,
         attenuation_to_hu,
@@ -227,12 +237,16 @@ def run(args: argparse.Namespace) -> int:
     from monai_lipinr.apps.reconstruction.fbp import filtered_back_projection
     from monai_lipinr.apps.reconstruction.noise import add_noise
     from monai_lipinr.apps.reconstruction.quality import body_mask, masked_psnr, masked_ssim
+    from monai_lipinr.apps.reconstruction.sart import SART
     from monai_lipinr.data.images import save_image
     from monai_lipinr.utils.output import atomic_output_dir
 
     if (args.sinogram is None) == (args.image is None):
         raise ValueError("give exactly one input: --sinogram (with --geometry) or --image (with --simulate-views).")
     cfg = _config(args)
+    sart_iterations = args.sart_iterations
+    if isinstance(sart_iterations, bool) or not isinstance(sart_iterations, int) or sart_iterations < 0:
+        raise ValueError(f"--sart-iterations must be an int >= 0 (SART sweeps; 0 = no SART), got {sart_iterations!r}.")
     reference = None
     if args.sinogram is not None:
         if args.geometry is None:
@@ -253,31 +267,33 @@ def run(args: argparse.Namespace) -> int:
         photons = args.photons if args.noise == "poisson" else None
     with atomic_output_dir(args.output, overwrite=args.overwrite) as tmp:
         result = INRReconstruction(cfg).fit(sino, geom, grid, photons=photons)
-        fbp_hu = attenuation_to_hu(filtered_back_projection(sino, geom, grid), cfg.mu_water)
-        fbp_img = sitk.GetImageFromArray(fbp_hu.astype(np.float32))
-        grid.apply_to_sitk(fbp_img)
+        baselines = {"fbp": attenuation_to_hu(filtered_back_projection(sino, geom, grid), cfg.mu_water)}
+        if sart_iterations:
+            sart = SART(geom, grid, detector_subsamples=cfg.detector_subsamples, device=cfg.device)
+            baselines["sart"] = attenuation_to_hu(sart(sino, sart_iterations), cfg.mu_water)
         save_image(result.image, tmp / "reconstruction.nii.gz")
-        save_image(fbp_img, tmp / "fbp.nii.gz")
+        for name, hu in baselines.items():
+            save_image(_hu_image(hu, grid), tmp / f"{name}.nii.gz")
         np.save(tmp / "sinogram.npy", np.asarray(sino, dtype=np.float64))
         (tmp / "geometry.json").write_text(json.dumps(geom.to_dict(), indent=1), encoding="utf-8")
         report = {"inputs": {k: getattr(args, k) for k in ("sinogram", "geometry", "image", "slice",
                                                             "simulate_views", "noise", "aperture", "photons",
-                                                            "sigma")},
+                                                            "sigma", "sart_iterations")},
                   "config": {k: v for k, v in vars(cfg).items()}, **result.report()}
-        panels = [("INR (ours)", result.hu), ("FBP", fbp_hu)]
+        labels = {"fbp": "FBP", "sart": f"SART ({sart_iterations} it)"}
+        panels = [("INR (ours)", result.hu)] + [(labels[name], hu) for name, hu in baselines.items()]
         title = (f"budget K = {result.budget['applied_value']:.4g} ({result.budget['edge_width_mm']:.3g} mm edge), "
                  f"empirical {result.ledger['empirical']:.4g}")
         if reference is not None:
-            ref_img = sitk.GetImageFromArray(reference.astype(np.float32))
-            grid.apply_to_sitk(ref_img)
-            save_image(ref_img, tmp / "reference.nii.gz")
+            save_image(_hu_image(reference, grid), tmp / "reference.nii.gz")
             mask = body_mask(reference)
             report["quality_in_body"] = {
                 name: {"psnr_db": masked_psnr(img, reference, mask), "ssim": masked_ssim(img, reference, mask)}
-                for name, img in (("inr", result.hu), ("fbp", fbp_hu))}
+                for name, img in (("inr", result.hu), *baselines.items())}
             panels.insert(0, ("reference", reference))
             q = report["quality_in_body"]
-            title += f"; PSNR body: INR {q['inr']['psnr_db']:.2f} dB, FBP {q['fbp']['psnr_db']:.2f} dB"
+            title += "; PSNR body: " + ", ".join(
+                f"{labels.get(name, 'INR')} {v['psnr_db']:.2f} dB" for name, v in q.items())
         (tmp / "report.json").write_text(json.dumps(report, indent=1, default=str), encoding="utf-8")
         save_overview(panels, title, tmp / "overview.png")
     print(title)
