@@ -64,6 +64,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--num-layers", type=int, default=None,
                    help="hidden layers of the network (default: as many as keep each hidden stage's share "
                         f"near {DEFAULT_HIDDEN_STAGE_GAIN:g})")
+    g.add_argument("--hidden-features", type=int, default=None,
+                   help="width of the hidden layers (default 128; 256 gains on some 256² slices at ~2.5x the time, "
+                        "see benchmarks/README.md)")
     g.add_argument("--max-hu-jump", type=float, default=None, help="largest edge jump (HU), default 2000")
     g.add_argument("--edge-width", type=float, default=None, help="sharpest edge width (mm); default resolution")
     g.add_argument("--budget-scale", type=float, default=None, help="multiply the prior's budget")
@@ -82,7 +85,7 @@ def _config(args: argparse.Namespace):
     from monai_lipinr.apps.reconstruction.config import ReconstructionConfig
 
     mapping = {"preset": "preset", "constraint": "constraint", "allocation": "allocation", "first_share": "first_share",
-               "num_layers": "num_layers", "max_hu_jump": "max_hu_jump", "edge_width": "edge_width_mm", "budget_scale": "budget_scale",
+               "num_layers": "num_layers", "hidden_features": "hidden_features", "max_hu_jump": "max_hu_jump", "edge_width": "edge_width_mm", "budget_scale": "budget_scale",
                "tv_weight": "tv_weight", "iterations": "iterations", "seed": "seed", "device": "device"}
     values = {f: getattr(args, a) for a, f in mapping.items() if getattr(args, a, None) is not None}
     values["progress"] = not args.no_progress

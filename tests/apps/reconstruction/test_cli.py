@@ -82,6 +82,9 @@ def test_bad_inputs_leave_no_output(tmp_path, capsys):
     assert main(["reconstruct", "--image", str(img), "--simulate-views", "6", "--tv-weight", "-1",
                  "--output", str(out), *FAST]) == 2
     assert "tv_weight" in capsys.readouterr().err
+    assert main(["reconstruct", "--image", str(img), "--simulate-views", "6", "--hidden-features", "0",
+                 "--output", str(out), *FAST]) == 2
+    assert "hidden_features" in capsys.readouterr().err
     assert not out.exists()
 
 
@@ -109,13 +112,14 @@ def test_sart_baseline_is_written_and_scored(tmp_path, capsys):
     """``--sart-iterations N`` adds SART's image, its scores in the body and its panel next to FBP's."""
     out = tmp_path / "sart"
     assert main(["reconstruct", "--image", str(_image(tmp_path)), "--simulate-views", "8", "--noise", "none",
-                 "--sart-iterations", "3", "--output", str(out), "--iterations", "2", "--no-progress"]) == 0
+                 "--sart-iterations", "3", "--hidden-features", "16", "--output", str(out), "--iterations", "2",
+                 "--no-progress"]) == 0
     assert "SART (3 it)" in capsys.readouterr().out
     sart = sitk.ReadImage(str(out / "sart.nii.gz"))
     fbp = sitk.ReadImage(str(out / "fbp.nii.gz"))
     assert sart.GetSize() == fbp.GetSize() == (32, 32) and sart.GetSpacing() == fbp.GetSpacing()
     report = json.loads((out / "report.json").read_text())
-    assert report["inputs"]["sart_iterations"] == 3
+    assert report["inputs"]["sart_iterations"] == 3 and report["config"]["hidden_features"] == 16
     q = report["quality_in_body"]
     assert set(q) == {"inr", "fbp", "sart"}
     # 3 sweeps on noise-free data from 8 views recover the phantom (measured 14.0 dB in the body) far better
