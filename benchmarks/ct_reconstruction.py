@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
 import time
 from pathlib import Path
 
@@ -35,7 +36,7 @@ import numpy as np
 import SimpleITK as sitk
 import torch
 
-from monai_lipinr.apps.reconstruction.cli import _downsample
+from monai_lipinr.apps.reconstruction.cli import _downsample, _hu_image
 from monai_lipinr.apps.reconstruction.config import ReconstructionConfig
 from monai_lipinr.apps.reconstruction.engine import (
     INRReconstruction,
@@ -50,6 +51,7 @@ from monai_lipinr.apps.reconstruction.projector import APERTURES, simulate_sinog
 from monai_lipinr.apps.reconstruction.quality import body_mask, masked_psnr, masked_ssim
 from monai_lipinr.apps.reconstruction.sart import SART
 from monai_lipinr.budget import ImageGeometry
+from monai_lipinr.data.images import save_image
 
 __all__ = ["main", "SLICES", "load_slice", "run_case"]
 
@@ -114,8 +116,12 @@ def scan_geometry(kind, views, size, pixel, centre):
 
 
 def run_case(hu_full, geom_full, size, views, photons, iterations, budget_scales, seed=0,
-             methods=METHODS, overrides=None, aperture="bin", geometry="parallel"):
+             methods=METHODS, overrides=None, aperture="bin", geometry="parallel", save_images=None):
     """Simulate one scan and score the requested methods on it; returns one row per method.
+
+    With ``save_images`` (a directory), every scored reconstruction, the reference and the scoring mask are
+    written there as NIfTI on the reconstruction grid (HU; the mask 0/1), named after the method and the case,
+    for error maps; an existing file is not overwritten (``save_image`` raises).
 
     Anatomy outside the scanned field-of-view disk is replaced by air first (the crops ``cip`` and
     ``pydicom`` reach the image border): every ray then sees the whole object and no method has to deal
@@ -131,8 +137,16 @@ def run_case(hu_full, geom_full, size, views, photons, iterations, budget_scales
     sino = add_noise(simulate_sinogram(torch.tensor(mu), geom_full, geom, aperture), "poisson", photons=photons, seed=seed)
     mask = body_mask(ref) & _fov_mask(grid, geom.centre, geom.field_of_view_radius() - EVAL_RIM_PIXELS * h)
     rows = []
+    stem = f"{geometry}_{size}px_{views}v_seed{seed}"
+    if save_images is not None:
+        Path(save_images).mkdir(parents=True, exist_ok=True)
+        save_image(_hu_image(ref, grid), Path(save_images) / f"{stem}_reference.nii.gz")
+        save_image(_hu_image(mask.astype(np.float32), grid), Path(save_images) / f"{stem}_mask.nii.gz")
 
     def score(name, img_hu, seconds, extra=None):
+        if save_images is not None:
+            key = re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
+            save_image(_hu_image(np.asarray(img_hu), grid), Path(save_images) / f"{stem}_{key}.nii.gz")
         rows.append({"method": name, "geometry": geometry, "views": views, "size": size, "psnr_db": masked_psnr(img_hu, ref, mask),
                      "ssim": masked_ssim(img_hu, ref, mask), "time_s": seconds, **(extra or {})})
 
@@ -233,6 +247,9 @@ def main(argv=None):
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=None, help="torch threads (1 on a shared machine)")
     p.add_argument("--json", default=None, help="write all rows to this JSON file")
+    p.add_argument("--save-images", default=None, metavar="DIR",
+                   help="write every reconstruction, the reference and the scoring mask as NIfTI (HU) into DIR, "
+                        "one subdirectory per slice")
     p.add_argument("--set", nargs="*", default=[], metavar="FIELD=JSON",
                    help='ReconstructionConfig overrides for both INRs, e.g. allocation=\"first_heavy\" '
                         'allocation_kwargs={\"k_out\":0.0884} max_hu_jump=1000')
@@ -250,6 +267,9 @@ def main(argv=None):
         a.iterations = ReconstructionConfig().iterations
     sweep = [] if a.sweep is None else (a.sweep or [0.25, 0.5, 2.0, 4.0])
     all_rows = []
+    save_dir = Path(a.save_images) if a.save_images else None
+    if save_dir is not None and save_dir.exists() and any(save_dir.iterdir()):
+        p.error(f"--save-images {str(save_dir)!r} is not empty: give a new or empty directory (nothing is overwritten).")
     for name in a.slices:
         loaded = load_slice(name, Path(a.data))
         if loaded is None:
@@ -258,10 +278,12 @@ def main(argv=None):
         size = min(a.size, min(hu.shape) // 2)
         for v in a.views:
             rows = run_case(hu, g, size, v, a.photons, a.iterations, [1.0], seed=a.seed, methods=a.methods,
-                            overrides=overrides, aperture=a.aperture, geometry=a.geometry) if a.methods else []
+                            overrides=overrides, aperture=a.aperture, geometry=a.geometry,
+                            save_images=save_dir and save_dir / name) if a.methods else []
             extra = [s for s in sweep if not (s == 1.0 and "ours" in a.methods)] if v == a.sweep_views else []
             rows += run_case(hu, g, size, v, a.photons, a.iterations, extra, seed=a.seed, methods=("ours",),
-                             overrides=overrides, aperture=a.aperture, geometry=a.geometry) if extra else []
+                             overrides=overrides, aperture=a.aperture, geometry=a.geometry,
+                             save_images=save_dir and save_dir / f"{name}_sweep") if extra else []
             for r in rows:
                 r["slice"] = name
                 _print(r)

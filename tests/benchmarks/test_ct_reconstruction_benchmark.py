@@ -53,3 +53,24 @@ def test_fan_case_scores_fbp_and_the_package_sart(bench):
     assert rows[2]["method"].startswith("SART (best:") and 1 <= rows[2]["iterations"] <= 6
     assert all(r["geometry"] == "fan" and r["views"] == 90 and r["size"] == 32 for r in rows)
     assert all(r["psnr_db"] > 20.0 for r in rows)
+
+
+def test_saved_images_reproduce_the_scores(bench, tmp_path):
+    import SimpleITK as sitk
+
+    from monai_lipinr.apps.reconstruction.quality import masked_psnr
+
+    n, pixel = 64, 1.0
+    yy, xx = np.mgrid[:n, :n] - (n - 1) / 2
+    hu = np.where(xx**2 / 22**2 + yy**2 / 16**2 < 1, 40.0, -1000.0)
+    geom = ImageGeometry((n, n), (pixel, pixel), (5.0, -3.0))
+    rows = bench.run_case(hu, geom, 32, 30, 1e6, 1, [1.0], methods=("fbp",), save_images=tmp_path)
+    stem = "parallel_32px_30v_seed0"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"{stem}_{k}.nii.gz" for k in ("fbp_ramp", "mask", "reference")]
+    read = {k: sitk.ReadImage(str(tmp_path / f"{stem}_{k}.nii.gz")) for k in ("fbp_ramp", "mask", "reference")}
+    # on the reconstruction grid: 32 pixels of 2 mm over the source image's extent
+    assert read["fbp_ramp"].GetSize() == (32, 32) and read["fbp_ramp"].GetSpacing() == pytest.approx((2.0, 2.0))
+    fbp, mask, ref = (sitk.GetArrayFromImage(read[k]).astype(np.float64) for k in ("fbp_ramp", "mask", "reference"))
+    assert masked_psnr(fbp, ref, mask > 0.5) == pytest.approx(rows[0]["psnr_db"], abs=1e-3)
+    with pytest.raises(FileExistsError):  # a second run into the same directory overwrites nothing
+        bench.run_case(hu, geom, 32, 30, 1e6, 1, [1.0], methods=("fbp",), save_images=tmp_path)
