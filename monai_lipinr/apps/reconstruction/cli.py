@@ -71,7 +71,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--edge-width", type=float, default=None, help="sharpest edge width (mm); default resolution")
     g.add_argument("--budget-scale", type=float, default=None, help="multiply the prior's budget")
     g.add_argument("--tv-weight", type=float, default=None,
-                   help="total-variation strength relative to the data misfit (default 10; 0 = off)")
+                   help="total-variation weight λ relative to the data misfit; the strength is λ √(pixels per "
+                        "measured line integral) (default 11; 0 = off)")
     g.add_argument("--iterations", type=int, default=None)
     parser.add_argument("--sart-iterations", type=int, default=0,
                         help="also reconstruct with N sweeps of SART (the iterative baseline) and write sart.nii.gz "

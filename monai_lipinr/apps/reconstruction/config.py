@@ -14,7 +14,7 @@ from monai_lipinr.ops.validation import check_option
 
 __all__ = ["ReconstructionConfig", "PRESETS", "CONSTRAINTS", "WEIGHTINGS", "FORWARD_MODELS", "FIRST_SHARES",
            "VIEW_LIMIT_FACTOR", "DEFAULT_HIDDEN_STAGE_GAIN", "build_network", "first_stage_share", "MU_WATER_PER_MM",
-           "network_depth", "output_share"]
+           "network_depth", "output_share", "total_variation_strength"]
 
 CONSTRAINTS = ("bjorck", "spectral", "sll", "none")
 WEIGHTINGS = ("none", "poisson")
@@ -84,13 +84,21 @@ DEFAULT_HIDDEN_STAGE_GAIN = 1.7
 #: 3200 to 6400 (seeds 0 / 1).
 DEFAULT_ITERATIONS = 1600
 
-#: Total-variation strength ``c`` (``ReconstructionConfig.tv_weight``), measured at 60 views, 800 iterations
-#: (exploration, same data path as ``benchmarks/ct_reconstruction.py``): with a fixed weight ``λ`` the best
-#: PSNR fell at ``λ / D ≈ 8-15`` on POPI 70, 4D-Lung 60 and the CIP crop at I0 = 1e5 photons and on POPI at
-#: I0 = 1e4, while the best fixed ``λ`` itself moved 2-4x with the dose. With ``c = 5 / 10 / 20`` POPI gave
-#: 33.37 / 33.71 / 32.23 dB (best fixed λ: 33.84); at I0 = 1e4, ``c = 10`` gave 30.61 dB, above every fixed
-#: weight tried (best 30.44).
-DEFAULT_TV_WEIGHT = 10.0
+#: Total-variation weight ``λ`` (``ReconstructionConfig.tv_weight``); the strength is ``c = λ √(N / M)``
+#: (:func:`total_variation_strength`). The first screen (60 views, 128², 800 iterations, an earlier network)
+#: set a constant ``c = 10``: with a fixed weight on the misfit the best PSNR fell at ``λ / D ≈ 8-15`` on POPI 70,
+#: 4D-Lung 60 and the CIP crop at I0 = 1e5 photons and on POPI at I0 = 1e4, while the best fixed weight itself
+#: moved 2-4x with the dose; ``c = 5 / 10 / 20`` gave 33.37 / 33.71 / 32.23 dB on POPI. Re-measured with the
+#: 1600-iteration defaults (seed 0, ``benchmarks/README.md``, CT section), the best constant moves with the
+#: pixels per measurement ``N / M``: at 90 views (128², ``N / M`` 1.1) ``c = 10`` beat 6.7 and 20 by 0.3-0.5 dB;
+#: at 30 views (128², 3.3) and at 256², 60 views (3.3) ``c = 20`` beat 10 on all five cases (+0.07 to +0.93 dB)
+#: and 40 lost 1.0 dB. ``√(N / M)`` is how the noise in the image grows with the unknowns per measurement, and a
+#: total-variation denoiser's best weight is proportional to that noise's standard deviation. With ``λ = 11``
+#: (``c`` 11.5 / 14.1 / 20.0 at ``N / M`` 1.1 / 1.65 / 3.3) the rule was at or above ``c = 10`` in all ten
+#: cases where it sets another value (128² at 30 / 45 / 60 views and 60 fan views, 256² at 60 views; 0.00 to
+#: +0.93 dB). It is not the optimum everywhere: pydicom's 64² slice (``N / M`` 0.81, ``c`` 9.9) scored
+#: +0.61 dB with ``c = 20``, and a low-noise phantom (10⁶ photons, 1-2 % contrasts) fits worse at its ``c``.
+DEFAULT_TV_WEIGHT = 11.0
 
 
 @dataclasses.dataclass
@@ -186,7 +194,7 @@ class ReconstructionConfig:
             unweighted and 15.4 with the Poisson weights. Inverse-variance weights then fit the model error
             rather than suppress the noise; a pixel-grid TV reconstruction at its best weight showed the
             same order (33.0 vs 34.3 dB).
-        tv_weight: strength ``c`` of the isotropic total variation of the reconstruction on the output grid
+        tv_weight: weight ``λ`` of the isotropic total variation of the reconstruction on the output grid
             (:class:`~monai_lipinr.losses.TotalVariationLoss`: mean over the field of view of the gradient
             magnitude per pixel, in output units, 1 = 1000 HU); 0 switches it off. The Lipschitz budget caps
             the *largest* gradient, which noise and view-undersampling streaks never reach (their gradients
@@ -195,7 +203,11 @@ class ReconstructionConfig:
             constant: the gradient of the marginal likelihood of Gaussian data with an unknown noise
             variance (``∝ log D``) is the fixed-variance one with the variance re-estimated from the misfit,
             so the regulariser's weight follows the misfit the data leave (noise, and the model error of the
-            discrete grid) instead of a dose-specific constant. See :data:`DEFAULT_TV_WEIGHT`.
+            discrete grid) instead of a dose-specific constant. The strength ``c = λ √(N / M)`` grows with the
+            output pixels in the field of view per measured line integral (:func:`total_variation_strength`):
+            the fewer the measurements per unknown, the noisier the image the data alone determine. The
+            result's ``metrics`` give ``c`` and ``N / M``. See :data:`DEFAULT_TV_WEIGHT`; ``c = 10`` of the
+            tables measured before 2026-12-07 is ``λ = 10 / √(N / M)``.
         seed, device, chunk_size: reproducibility, device, points per evaluation chunk.
         empirical_starts, empirical_steps: effort of the empirical Lipschitz estimate.
         progress, log_every: progress bar and history interval.
@@ -278,6 +290,23 @@ class ReconstructionConfig:
                 continue
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ValueError(f"{name} must be an int >= 1, got {v!r}.")
+
+
+def total_variation_strength(cfg: ReconstructionConfig, pixels: int, measurements: int) -> float:
+    """The strength ``c = λ √(N / M)`` of the total variation (see ``ReconstructionConfig.tv_weight``).
+
+    Args:
+        cfg: the configuration (``tv_weight`` = ``λ``).
+        pixels: ``N``, output pixels inside the field of view (the unknowns).
+        measurements: ``M``, measured line integrals (views x detector bins).
+
+    Raises:
+        ValueError: for a count that is not a positive integer.
+    """
+    for name, n in (("pixels", pixels), ("measurements", measurements)):
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ValueError(f"{name} must be an int >= 1, got {n!r}.")
+    return float(cfg.tv_weight) * math.sqrt(pixels / measurements)
 
 
 def learning_rate(cfg: ReconstructionConfig) -> float:

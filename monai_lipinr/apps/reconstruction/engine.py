@@ -31,6 +31,7 @@ from monai_lipinr.apps.reconstruction.config import (
     first_stage_share,
     learning_rate,
     network_depth,
+    total_variation_strength,
 )
 from monai_lipinr.apps.reconstruction.geometry import ScanGeometry, check_sinogram
 from monai_lipinr.apps.reconstruction.noise import poisson_weights
@@ -272,6 +273,8 @@ class INRReconstruction:
         fov_pixels = torch.as_tensor(_fov_mask(samples, geometry.centre, geometry.field_of_view_radius()),
                                      device=device)
         total_variation = TotalVariationLoss(spatial_dims=2, eps=TV_EPS_HU / HU_PER_OUTPUT_UNIT)
+        fov_output_pixels = int(_fov_mask(image_geometry, geometry.centre, geometry.field_of_view_radius()).sum())
+        tv_strength = total_variation_strength(cfg, max(fov_output_pixels, 1), n_rays)
 
         # the grid model's line integrals see only the projector's support pixels: evaluate the network there
         # (and everywhere when the rays model needs the image for total variation only)
@@ -297,7 +300,7 @@ class INRReconstruction:
                 loss = (weights[idx] * (pred - target[idx]) ** 2).mean() / scale
             if cfg.tv_weight > 0:  # weight proportional to the current misfit (see ReconstructionConfig.tv_weight)
                 tv = total_variation(image.reshape(1, 1, h_px, w_px), fov_pixels)
-                loss = loss + cfg.tv_weight * loss.detach() * tv
+                loss = loss + tv_strength * loss.detach() * tv
             return loss
 
         # one engine iteration = one step (rays: a random ray batch; grid: the full image)
@@ -322,6 +325,8 @@ class INRReconstruction:
         result.budget.update(view_sampling_limit_per_network_unit=view_limit, first_share=cfg.first_share,
                              view_limited_first_stage_share=k_first,
                              num_layers=network_depth(cfg, budget, view_limit))
+        result.metrics.update(total_variation_strength=tv_strength,
+                              pixels_per_measurement=fov_output_pixels / n_rays)
         result.runtime_s = {"optimisation": t_opt, "total": time.perf_counter() - t_start}
         return result
 
