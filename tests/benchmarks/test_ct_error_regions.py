@@ -2,21 +2,8 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
-
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "ct_error_regions.py"
-
-
-@pytest.fixture(scope="module")
-def regions():
-    spec = importlib.util.spec_from_file_location("ct_error_regions", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_regions_partition_the_mask(regions):

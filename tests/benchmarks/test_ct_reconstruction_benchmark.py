@@ -2,25 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from monai_lipinr.apps.reconstruction.geometry import FanBeamGeometry, ParallelBeamGeometry
 from monai_lipinr.budget import ImageGeometry
-
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "ct_reconstruction.py"
-
-
-@pytest.fixture(scope="module")
-def bench():
-    spec = importlib.util.spec_from_file_location("ct_reconstruction_benchmark", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.mark.parametrize("size,pixel", [(128, 1.0), (96, 0.7)])  # even sizes, as the benchmark's
