@@ -41,7 +41,7 @@ MU_WATER_PER_MM = 0.0193
 #: 60 views, 800 iterations): unconstrained 31.5 dB at 1e-4 vs 20.2 dB at 3e-3.
 #: Ours at a higher rate (60 views, seed 0, ``benchmarks/README.md``, CT section): 1.2e-2 gained +0.54 / +0.34 dB
 #: at 256² (POPI / 4D-Lung, 3200 iterations) and +0.05 to +0.86 dB on three 128² slices at 60 / 90 views, but lost
-#: 0.26 to 0.68 dB on every 64² case (pydicom and thorax crops): the best rate grows with the grid. A rate
+#: 0.26 to 0.79 dB on every 64² case (pydicom and thorax crops): the best rate grows with the grid. A rate
 #: proportional to the grid's side is not the default yet (tested held out at 96² only).
 DEFAULT_LEARNING_RATE = {"constrained": 3e-3, "none": 1e-4}
 
