@@ -193,7 +193,8 @@ def run_case(hu_full, geom_full, size, views, photons, iterations, budget_scales
                                 **{**(overrides or {}), **extra}).fit(sino, geom, grid, photons=photons)
         score(label, res.hu, time.perf_counter() - t,
               {"empirical_K": res.ledger["empirical"], "prior_K": res.ledger["prior_budget"],
-               "num_layers": res.budget["num_layers"], "tv_strength": res.metrics["total_variation_strength"]})
+               "num_layers": res.budget["num_layers"], "tv_strength": res.metrics["total_variation_strength"],
+               "learning_rate": res.metrics["learning_rate"]})
     if "ours" in methods:
         for scale in budget_scales:
             t = time.perf_counter()
@@ -203,7 +204,7 @@ def run_case(hu_full, geom_full, size, views, photons, iterations, budget_scales
                   {"budget_scale": scale, "budget_K": res.budget["applied_value"],
                    "empirical_K": res.ledger["empirical"], "utilization": res.ledger["utilization"],
                    "num_layers": res.budget["num_layers"], "tv_strength": res.metrics["total_variation_strength"],
-                   "allocation": res.network.allocation,
+                   "learning_rate": res.metrics["learning_rate"], "allocation": res.network.allocation,
                    "allocation_kwargs": dict(res.network._allocation_kwargs)})
     return rows
 
@@ -212,6 +213,7 @@ def _print(row):
     extra = f"  K {row['budget_K']:.3g} Km {row['empirical_K']:.3g}" if "budget_K" in row else ""
     extra += f"  {row['num_layers']} layers" if "num_layers" in row else ""
     extra += f"  TV c {row['tv_strength']:.3g}" if "tv_strength" in row else ""
+    extra += f"  lr {row['learning_rate']:.3g}" if "learning_rate" in row else ""
     print(f"{row['slice']:8s} {row['size']:4d}px {row['views']:3d} views  {row['method']:22s} "
           f"PSNR {row['psnr_db']:6.2f} dB  SSIM {row['ssim']:.3f}  {row['time_s']:7.1f} s{extra}", flush=True)
 

@@ -14,7 +14,8 @@ from monai_lipinr.ops.validation import check_option
 
 __all__ = ["ReconstructionConfig", "PRESETS", "CONSTRAINTS", "WEIGHTINGS", "FORWARD_MODELS", "FIRST_SHARES",
            "VIEW_LIMIT_FACTOR", "DEFAULT_HIDDEN_STAGE_GAIN", "build_network", "first_stage_share", "MU_WATER_PER_MM",
-           "network_depth", "output_share", "total_variation_strength"]
+           "network_depth", "output_share", "total_variation_strength", "learning_rate",
+           "DEFAULT_LEARNING_RATE", "LEARNING_RATE_REFERENCE_DIAMETER", "CONSTRAINED_LEARNING_RATE_RANGE"]
 
 CONSTRAINTS = ("bjorck", "spectral", "sll", "none")
 WEIGHTINGS = ("none", "poisson")
@@ -39,11 +40,17 @@ MU_WATER_PER_MM = 0.0193
 #: Adam learning rates: Björck/spectral-scaled weights move by ~lr per step relative to their unit-norm
 #: raw weights; the unconstrained SIREN at its usual rate (Sitzmann et al. 2020). Measured (POPI slice 70,
 #: 60 views, 800 iterations): unconstrained 31.5 dB at 1e-4 vs 20.2 dB at 3e-3.
-#: Ours at a higher rate (60 views, seed 0, ``benchmarks/README.md``, CT section): 1.2e-2 gained +0.54 / +0.34 dB
-#: at 256² (POPI / 4D-Lung, 3200 iterations) and +0.05 to +0.86 dB on three 128² slices at 60 / 90 views, but lost
-#: 0.26 to 0.79 dB on every 64² case (pydicom and thorax crops): the best rate grows with the grid. A rate
-#: proportional to the grid's side is not the default yet (tested held out at 96² only).
-DEFAULT_LEARNING_RATE = {"constrained": 3e-3, "none": 1e-4}
+#: The constrained rate is the one at a field of view :data:`LEARNING_RATE_REFERENCE_DIAMETER` output pixels
+#: across; :func:`learning_rate` scales it with the square of the field of view's diameter in output pixels.
+DEFAULT_LEARNING_RATE = {"constrained": 6e-3, "none": 1e-4}
+
+#: Field-of-view diameter (output pixels) at which the constrained rate is ``DEFAULT_LEARNING_RATE["constrained"]``.
+LEARNING_RATE_REFERENCE_DIAMETER = 128.0
+
+#: Range of the constrained rate the grid rule gives: its rates at the smallest and the largest grid measured
+#: (48², 8e-4; 256², where 1.2e-2 was the best measured and 2.4e-2 lost 0.34 / 0.36 dB on POPI / 4D-Lung at
+#: 3200 iterations). Grids outside that range are unmeasured, so the rule does not extrapolate.
+CONSTRAINED_LEARNING_RATE_RANGE = (8e-4, 1.2e-2)
 
 #: Network samples per output pixel along each axis. Measured (POPI slice 70, 60 views, I0 = 1e5): the
 #: data misfit of the true slice under the forward model (ramp-weighted energy; the noise's is 1.32) is 3.84
@@ -185,7 +192,8 @@ class ReconstructionConfig:
             (:class:`RayProjector`): a bin measures the strip integral over its width (the detector aperture),
             not the pencil line through its centre. See :data:`DEFAULT_DETECTOR_SUBSAMPLES`.
         iterations, learning_rate: Adam optimisation (cosine-decayed learning rate); ``learning_rate=None``
-            = 3e-3 for a constrained network, 1e-4 unconstrained (:data:`DEFAULT_LEARNING_RATE`).
+            = 1e-4 unconstrained; for a constrained network a rate proportional to the output pixels in the
+            field of view, 6e-3 at 128 pixels across, within 8e-4 … 1.2e-2 (:func:`learning_rate`).
             The budget makes the fit far less sensitive to its length than the unconstrained twin
             (``constraint="none"``), which fits the noise after its best length; it does not make it immune
             (:data:`DEFAULT_ITERATIONS`).
@@ -314,11 +322,45 @@ def total_variation_strength(cfg: ReconstructionConfig, pixels: int, measurement
     return float(cfg.tv_weight) * math.sqrt(pixels / measurements)
 
 
-def learning_rate(cfg: ReconstructionConfig) -> float:
-    """The configured learning rate, or the default for a constrained / unconstrained network."""
+def learning_rate(cfg: ReconstructionConfig, fov_diameter_pixels: float | None = None) -> float:
+    """The configured learning rate, or the default for a constrained / unconstrained network.
+
+    The default constrained rate grows with the output grid: ``lr = lr₀ · (D / D₀)²``, clipped to
+    :data:`CONSTRAINED_LEARNING_RATE_RANGE`, with ``D`` the field of view's diameter in output pixels,
+    ``lr₀ = DEFAULT_LEARNING_RATE["constrained"]`` and ``D₀ = LEARNING_RATE_REFERENCE_DIAMETER``: the rate is
+    proportional to the unknowns, the output pixels in the field of view. Each Adam step moves a normalised
+    weight by about ``lr`` of its norm. A finer grid asks for finer detail (the prior's budget ``K`` and the
+    depth that spreads it, :func:`network_depth`, grow with ``D``) from a network of the same width, so it needs
+    the longer steps to get there in the same number of iterations, while on a coarse grid, with more
+    parameters per unknown, the short steps regularise. That reading is not proven; the rule is a measurement
+    (60 views, ``benchmarks/README.md``, CT section):
+
+    - the screen of 1.5e-3 … 2.4e-2 at seed 0: best at most 3e-3 on the 64² crops, 6e-3 to 1.2e-2 at 128²,
+      1.2e-2 at 256²; a rate proportional to ``D`` then missed by 0.52 to 0.83 dB on the POPI and 4D-Lung
+      64² crops (seeds 0 and 1), where half of it won;
+    - held out against the rate proportional to ``D`` (POPI, 4D-Lung, CIP crops, seed 0): ``(D / D₀)²`` scored
+      +0.24 to +1.33 dB at 48² and +0.02 to +0.50 dB at 80²; at 192² (POPI, 4D-Lung) its capped 1.2e-2 was the
+      best of 3e-3 / 9e-3 / 1.2e-2; at 256², seed 1, 1.2e-2 beat 3e-3 by 0.66 / 0.58 dB.
+
+    Args:
+        cfg: the configuration (``learning_rate``, ``constraint``).
+        fov_diameter_pixels: ``D``; ``None`` (unknown grid) gives the rate at ``D₀``.
+
+    Raises:
+        ValueError: for a ``fov_diameter_pixels`` that is not a finite number > 0.
+    """
     if cfg.learning_rate is not None:
         return float(cfg.learning_rate)
-    return DEFAULT_LEARNING_RATE["none" if cfg.constraint == "none" else "constrained"]
+    if cfg.constraint == "none":
+        return DEFAULT_LEARNING_RATE["none"]
+    if fov_diameter_pixels is None:
+        return DEFAULT_LEARNING_RATE["constrained"]
+    d = fov_diameter_pixels
+    if isinstance(d, bool) or not isinstance(d, (int, float)) or not math.isfinite(d) or d <= 0:
+        raise ValueError(f"fov_diameter_pixels must be a finite number > 0, got {d!r}.")
+    rate = DEFAULT_LEARNING_RATE["constrained"] * (float(d) / LEARNING_RATE_REFERENCE_DIAMETER) ** 2
+    low, high = CONSTRAINED_LEARNING_RATE_RANGE
+    return min(max(rate, low), high)
 
 
 def output_share(cfg: ReconstructionConfig, budget: float, num_stages: int, output_scale_hu: float = 1000.0

@@ -104,7 +104,9 @@ class ReconstructionResult:
         image_geometry: the output grid.
         budget: the budget estimate (value, units, derivation) and the scale applied.
         ledger: the Lipschitz ledger as a dict, with the empirical constant and its utilisation.
-        metrics: data-consistency numbers (relative residual of the sinogram).
+        metrics: data-consistency numbers (relative residual of the sinogram) and the fit's settings derived
+            from the data: the total variation's strength, the pixels per measurement, the learning rate and the
+            field of view's diameter in output pixels that set it.
         runtime_s: wall time of the optimisation and of the whole call.
         history: loss per logged iteration.
     """
@@ -252,7 +254,8 @@ class INRReconstruction:
                                      chunk_size=max(1, cfg.chunk_size // cfg.samples_per_ray),
                                      detector_subsamples=cfg.detector_subsamples).to(device)
 
-        lr = learning_rate(cfg)
+        fov_diameter_pixels = 2.0 * geometry.field_of_view_radius() / float(np.min(image_geometry.spacing))
+        lr = learning_rate(cfg, fov_diameter_pixels)
         optimizer = torch.optim.Adam(net.parameters(), lr=lr)
         scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, cfg.iterations, eta_min=0.05 * lr)
         if cfg.constraint == "bjorck":
@@ -326,7 +329,8 @@ class INRReconstruction:
                              view_limited_first_stage_share=k_first,
                              num_layers=network_depth(cfg, budget, view_limit))
         result.metrics.update(total_variation_strength=tv_strength,
-                              pixels_per_measurement=fov_output_pixels / n_rays)
+                              pixels_per_measurement=fov_output_pixels / n_rays, learning_rate=lr,
+                              fov_diameter_pixels=fov_diameter_pixels)
         result.runtime_s = {"optimisation": t_opt, "total": time.perf_counter() - t_start}
         return result
 

@@ -35,9 +35,11 @@ def data():
 @pytest.fixture(scope="module")
 def result(data):
     noisy, grid, _ = data
-    # the phantom is water-like ellipses in air, no bone: its largest edge jump is 1000 HU
+    # the phantom is water-like ellipses in air, no bone: its largest edge jump is 1000 HU. The rate 3e-3 is
+    # the one the thresholds below were measured at; a smaller rate, as the grid rule's for this 33-pixel disk, is further
+    # from converged after 150 iterations (relative error 0.52 / 0.53 / 0.51 at seeds 0 / 1 / 2 with 1.5e-3).
     return INRReconstruction(iterations=150, hidden_features=32, empirical_starts=8, empirical_steps=5,
-                             max_hu_jump=1000.0).fit(noisy, GEOM, grid)
+                             max_hu_jump=1000.0, learning_rate=3e-3).fit(noisy, GEOM, grid)
 
 
 def test_budget_is_the_hu_gradient_prior_in_network_units():
@@ -71,7 +73,7 @@ def _relative_error(image, truth):
 
 
 def test_default_split_gives_the_output_stage_its_amplitude_share():
-    from monai_lipinr.apps.reconstruction.config import ReconstructionConfig, build_network, learning_rate
+    from monai_lipinr.apps.reconstruction.config import ReconstructionConfig, build_network
 
     cfg = ReconstructionConfig(hidden_features=32)
     net = build_network(cfg, 40.0)
@@ -87,8 +89,42 @@ def test_default_split_gives_the_output_stage_its_amplitude_share():
     # an explicit share wins; the plain first-heavy split keeps every later stage at 1
     net = build_network(ReconstructionConfig(hidden_features=32, allocation_kwargs={"k_out": 0.5}), 40.0)
     assert net._allocation_kwargs == {"k_out": 0.5}
-    assert learning_rate(cfg) == 3e-3 and learning_rate(ReconstructionConfig(constraint="none")) == 1e-4
-    assert learning_rate(ReconstructionConfig(learning_rate=1e-3)) == 1e-3
+
+
+def test_default_learning_rate_follows_the_field_of_view_in_output_pixels(data):
+    """Constrained: ``6e-3 · (D / 128)²`` within 8e-4 … 1.2e-2; unconstrained 1e-4; an explicit rate wins."""
+    from monai_lipinr.apps.reconstruction.config import (
+        CONSTRAINED_LEARNING_RATE_RANGE,
+        DEFAULT_LEARNING_RATE,
+        LEARNING_RATE_REFERENCE_DIAMETER,
+        ReconstructionConfig,
+        learning_rate,
+    )
+
+    cfg = ReconstructionConfig()
+    assert DEFAULT_LEARNING_RATE["constrained"] == 6e-3 and LEARNING_RATE_REFERENCE_DIAMETER == 128.0
+    assert CONSTRAINED_LEARNING_RATE_RANGE == (8e-4, 1.2e-2)
+    assert learning_rate(cfg) == 6e-3  # unknown grid: the reference's rate
+    assert learning_rate(cfg, 128) == pytest.approx(6e-3)
+    assert learning_rate(cfg, 64) == pytest.approx(1.5e-3)
+    assert learning_rate(cfg, 80) == pytest.approx(6e-3 * (80 / 128) ** 2)
+    assert learning_rate(cfg, 32) == 8e-4 and learning_rate(cfg, 192) == 1.2e-2  # clipped
+    assert learning_rate(ReconstructionConfig(constraint="none"), 512) == 1e-4
+    assert learning_rate(ReconstructionConfig(learning_rate=1e-3), 512) == 1e-3
+    for bad in (0, -3.0, float("nan"), True, "128"):
+        with pytest.raises(ValueError, match="fov_diameter_pixels must be a finite number > 0"):
+            learning_rate(cfg, bad)
+    # the fit derives D from its grid and reports both: the 33-bin scan's disk on its 2 mm grid (the floor),
+    # and on grids of a half and a quarter of the spacing (2 and 4 times the diameter)
+    noisy, grid, _ = data
+    for spacing in (2.0, 1.0, 0.5):
+        image_geometry = grid if spacing == 2.0 else reconstruction_grid(GEOM, spacing=spacing)
+        res = INRReconstruction(iterations=2, hidden_features=16, empirical_starts=2, empirical_steps=1
+                                ).fit(noisy, GEOM, image_geometry)
+        d = 2 * GEOM.field_of_view_radius() / spacing
+        assert res.metrics["fov_diameter_pixels"] == pytest.approx(d)
+        assert res.metrics["learning_rate"] == pytest.approx(min(max(6e-3 * (d / 128) ** 2, 8e-4), 1.2e-2))
+    assert res.metrics["learning_rate"] > 8e-4  # the finest grid is above the floor
 
 
 def test_view_limited_first_share_caps_the_first_stage_and_keeps_the_product():
@@ -188,7 +224,7 @@ def test_amplitude_share_beats_plain_first_heavy(result, data):
     """Measured (150 it, 2 seeds): relative error 0.38/0.39 with the amplitude share vs 0.49/0.49 first-heavy."""
     noisy, grid, truth = data
     plain = INRReconstruction(iterations=150, hidden_features=32, empirical_starts=4, empirical_steps=2,
-                              max_hu_jump=1000.0, allocation="first_heavy").fit(noisy, GEOM, grid)
+                              max_hu_jump=1000.0, allocation="first_heavy", learning_rate=3e-3).fit(noisy, GEOM, grid)
     assert _relative_error(result.attenuation, truth) < 0.9 * _relative_error(plain.attenuation, truth)
 
 
@@ -200,11 +236,17 @@ def converged(data):
     the default four layers, seed 0: 0.311 with TV, 0.327 without). The default weight's strength on this grid,
     ``11 √(N / M)`` = 17.7 for 2.6 pixels per measurement, fits this low-noise phantom (10⁶ photons, 1-2 %
     contrasts) worse: 0.350 against 0.354 without TV (2026-12-07).
+
+    The rate is the 3e-3 of those measurements. At 1.5e-3 (the noise and the network at seeds 0 / 1 / 2,
+    2026-12-07) the fit with TV scored 0.322 / 0.313 / 0.316 (FBP 0.344 / 0.342 / 0.345), and the one without TV
+    0.339 / 0.346 / 0.346: the shorter steps regularise the fit without TV, which narrows the TV's margin on
+    seed 0 to the 5 % the test asks for. At the grid rule's 8e-4 for this 33-pixel disk (seed 0): 0.324 with TV,
+    0.357 without.
     """
     noisy, grid, _ = data
     pixels_per_measurement = _fov_mask(grid, GEOM.centre, GEOM.field_of_view_radius()).sum() / noisy.size
     kwargs = dict(iterations=2000, hidden_features=64, num_layers=3, empirical_starts=4, empirical_steps=2,
-                  max_hu_jump=1000.0)
+                  max_hu_jump=1000.0, learning_rate=3e-3)
     return (INRReconstruction(tv_weight=10.0 / float(np.sqrt(pixels_per_measurement)), **kwargs).fit(noisy, GEOM, grid),
             INRReconstruction(tv_weight=0.0, **kwargs).fit(noisy, GEOM, grid))
 
