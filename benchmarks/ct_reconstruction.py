@@ -194,7 +194,7 @@ def run_case(hu_full, geom_full, size, views, photons, iterations, budget_scales
         score(label, res.hu, time.perf_counter() - t,
               {"empirical_K": res.ledger["empirical"], "prior_K": res.ledger["prior_budget"],
                "num_layers": res.budget["num_layers"], "tv_strength": res.metrics["total_variation_strength"],
-               "learning_rate": res.metrics["learning_rate"]})
+               "learning_rate": res.metrics["learning_rate"], "iterations": res.metrics["iterations"]})
     if "ours" in methods:
         for scale in budget_scales:
             t = time.perf_counter()
@@ -204,7 +204,8 @@ def run_case(hu_full, geom_full, size, views, photons, iterations, budget_scales
                   {"budget_scale": scale, "budget_K": res.budget["applied_value"],
                    "empirical_K": res.ledger["empirical"], "utilization": res.ledger["utilization"],
                    "num_layers": res.budget["num_layers"], "tv_strength": res.metrics["total_variation_strength"],
-                   "learning_rate": res.metrics["learning_rate"], "allocation": res.network.allocation,
+                   "learning_rate": res.metrics["learning_rate"], "iterations": res.metrics["iterations"],
+                   "allocation": res.network.allocation,
                    "allocation_kwargs": dict(res.network._allocation_kwargs)})
     return rows
 
@@ -214,6 +215,7 @@ def _print(row):
     extra += f"  {row['num_layers']} layers" if "num_layers" in row else ""
     extra += f"  TV c {row['tv_strength']:.3g}" if "tv_strength" in row else ""
     extra += f"  lr {row['learning_rate']:.3g}" if "learning_rate" in row else ""
+    extra += f"  {row['iterations']} it" if "learning_rate" in row else ""
     print(f"{row['slice']:8s} {row['size']:4d}px {row['views']:3d} views  {row['method']:22s} "
           f"PSNR {row['psnr_db']:6.2f} dB  SSIM {row['ssim']:.3f}  {row['time_s']:7.1f} s{extra}", flush=True)
 
@@ -246,7 +248,7 @@ def main(argv=None):
     p.add_argument("--geometry", choices=("parallel", "fan"), default="parallel",
                    help="simulated scan: parallel beam over 180 degrees or fan beam (flat detector) over 360")
     p.add_argument("--iterations", type=int, default=None,
-                   help="optimiser steps of every INR (default: the ReconstructionConfig default)")
+                   help="optimiser steps of every INR (default: the ReconstructionConfig rule, iteration_count)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=None, help="torch threads (1 on a shared machine)")
     p.add_argument("--json", default=None, help="write all rows to this JSON file")
@@ -266,8 +268,6 @@ def main(argv=None):
             overrides[field] = json.loads(value)
         except json.JSONDecodeError:
             overrides[field] = value  # a bare string, e.g. allocation=first_heavy
-    if a.iterations is None:
-        a.iterations = ReconstructionConfig().iterations
     sweep = [] if a.sweep is None else (a.sweep or [0.25, 0.5, 2.0, 4.0])
     all_rows = []
     save_dir = Path(a.save_images) if a.save_images else None

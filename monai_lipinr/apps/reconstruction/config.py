@@ -15,7 +15,8 @@ from monai_lipinr.ops.validation import check_option
 __all__ = ["ReconstructionConfig", "PRESETS", "CONSTRAINTS", "WEIGHTINGS", "FORWARD_MODELS", "FIRST_SHARES",
            "VIEW_LIMIT_FACTOR", "DEFAULT_HIDDEN_STAGE_GAIN", "build_network", "first_stage_share", "MU_WATER_PER_MM",
            "network_depth", "output_share", "total_variation_strength", "learning_rate",
-           "DEFAULT_LEARNING_RATE", "LEARNING_RATE_REFERENCE_DIAMETER", "CONSTRAINED_LEARNING_RATE_RANGE"]
+           "iteration_count", "DEFAULT_ITERATIONS", "MAX_ITERATION_FACTOR", "DEFAULT_LEARNING_RATE",
+           "LEARNING_RATE_REFERENCE_DIAMETER", "CONSTRAINED_LEARNING_RATE_RANGE"]
 
 CONSTRAINTS = ("bjorck", "spectral", "sll", "none")
 WEIGHTINGS = ("none", "poisson")
@@ -94,6 +95,14 @@ DEFAULT_HIDDEN_STAGE_GAIN = 1.7
 #: 3200 to 6400 iterations, and with 256 features 0.65 dB from 1600 to 3200; POPI 256² gained 0.61 / 0.66 dB from
 #: 3200 to 6400 (seeds 0 / 1).
 DEFAULT_ITERATIONS = 1600
+
+#: Largest factor :func:`iteration_count` lengthens the default fit by: the 3200 iterations measured at 256²
+#: (where the factor is 1.98); finer grids are unmeasured, so the rule does not extrapolate. Measured with the
+#: grid's rate (60 views, seed 0 unless stated, ``benchmarks/README.md``, CT section): at 256², 3200 iterations
+#: against 1600 gained +0.72 / +0.85 dB on POPI (seeds 0 / 1) and +0.71 dB on 4D-Lung (seed 0). Held out, with
+#: the rule fixed before the runs: at 224² its 2428 iterations against 1600 gained +0.41 (POPI) / +0.16 dB
+#: (4D-Lung), at 1.5x the time.
+MAX_ITERATION_FACTOR = 2.0
 
 #: Total-variation weight ``λ`` (``ReconstructionConfig.tv_weight``); the strength is ``c = λ √(N / M)``
 #: (:func:`total_variation_strength`). The first screen (60 views, 128², 800 iterations, an earlier network)
@@ -194,6 +203,8 @@ class ReconstructionConfig:
         iterations, learning_rate: Adam optimisation (cosine-decayed learning rate); ``learning_rate=None``
             = 1e-4 unconstrained; for a constrained network a rate proportional to the output pixels in the
             field of view, 6e-3 at 128 pixels across, within 8e-4 … 1.2e-2 (:func:`learning_rate`).
+            ``iterations=None`` = 1600, lengthened (at most 2x) where that rate is capped, on grids more
+            than 181 output pixels across, when the rate is the default too (:func:`iteration_count`).
             The budget makes the fit far less sensitive to its length than the unconstrained twin
             (``constraint="none"``), which fits the noise after its best length; it does not make it immune
             (:data:`DEFAULT_ITERATIONS`).
@@ -251,7 +262,7 @@ class ReconstructionConfig:
     preconditioner: str = "ramp"
     supersampling: int = DEFAULT_SUPERSAMPLING
     detector_subsamples: int = DEFAULT_DETECTOR_SUBSAMPLES
-    iterations: int = DEFAULT_ITERATIONS
+    iterations: int | None = None
     rays_per_batch: int = 512
     samples_per_ray: int = 128
     learning_rate: float | None = None
@@ -299,7 +310,7 @@ class ReconstructionConfig:
                      "chunk_size", "log_every", "num_octaves", "fourier_features", "empirical_starts",
                      "supersampling", "detector_subsamples"):
             v = getattr(self, name)
-            if name == "num_layers" and v is None:  # None: from hidden_stage_gain
+            if name in ("num_layers", "iterations") and v is None:  # None: from the rules
                 continue
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ValueError(f"{name} must be an int >= 1, got {v!r}.")
@@ -355,12 +366,41 @@ def learning_rate(cfg: ReconstructionConfig, fov_diameter_pixels: float | None =
         return DEFAULT_LEARNING_RATE["none"]
     if fov_diameter_pixels is None:
         return DEFAULT_LEARNING_RATE["constrained"]
+    low, high = CONSTRAINED_LEARNING_RATE_RANGE
+    return min(max(_grid_rate(fov_diameter_pixels), low), high)
+
+
+def iteration_count(cfg: ReconstructionConfig, fov_diameter_pixels: float | None = None) -> int:
+    """The configured number of Adam steps, or the default: :data:`DEFAULT_ITERATIONS`, longer on fine grids.
+
+    Once the grid rule's rate ``lr₀ · (D / D₀)²`` (:func:`learning_rate`) passes the cap of
+    :data:`CONSTRAINED_LEARNING_RATE_RANGE`, the fit is lengthened by the same factor instead, at most
+    :data:`MAX_ITERATION_FACTOR`: the product of rate and length, the distance the weights can travel, keeps
+    growing with the unknowns, the output pixels in the field of view, where a faster rate no longer helps
+    (2.4e-2 lost to 1.2e-2 at 256²). Below the cap (``D`` < 181 output pixels) and for the unconstrained twin,
+    whose rate does not follow the grid, the length stays :data:`DEFAULT_ITERATIONS`.
+
+    Args:
+        cfg: the configuration (``iterations``, ``learning_rate``, ``constraint``).
+        fov_diameter_pixels: ``D``; ``None`` (unknown grid) gives :data:`DEFAULT_ITERATIONS`.
+
+    Raises:
+        ValueError: for a ``fov_diameter_pixels`` that is not a finite number > 0.
+    """
+    if cfg.iterations is not None:
+        return int(cfg.iterations)
+    if cfg.constraint == "none" or cfg.learning_rate is not None or fov_diameter_pixels is None:
+        return DEFAULT_ITERATIONS
+    factor = _grid_rate(fov_diameter_pixels) / CONSTRAINED_LEARNING_RATE_RANGE[1]
+    return int(round(DEFAULT_ITERATIONS * min(max(factor, 1.0), MAX_ITERATION_FACTOR)))
+
+
+def _grid_rate(fov_diameter_pixels: float) -> float:
+    """The grid rule's constrained rate before clipping, ``lr₀ · (D / D₀)²``; checks ``D``."""
     d = fov_diameter_pixels
     if isinstance(d, bool) or not isinstance(d, (int, float)) or not math.isfinite(d) or d <= 0:
         raise ValueError(f"fov_diameter_pixels must be a finite number > 0, got {d!r}.")
-    rate = DEFAULT_LEARNING_RATE["constrained"] * (float(d) / LEARNING_RATE_REFERENCE_DIAMETER) ** 2
-    low, high = CONSTRAINED_LEARNING_RATE_RANGE
-    return min(max(rate, low), high)
+    return DEFAULT_LEARNING_RATE["constrained"] * (float(d) / LEARNING_RATE_REFERENCE_DIAMETER) ** 2
 
 
 def output_share(cfg: ReconstructionConfig, budget: float, num_stages: int, output_scale_hu: float = 1000.0

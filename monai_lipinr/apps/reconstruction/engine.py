@@ -29,6 +29,7 @@ from monai_lipinr.apps.reconstruction.config import (
     ReconstructionConfig,
     build_network,
     first_stage_share,
+    iteration_count,
     learning_rate,
     network_depth,
     total_variation_strength,
@@ -256,8 +257,9 @@ class INRReconstruction:
 
         fov_diameter_pixels = 2.0 * geometry.field_of_view_radius() / float(np.min(image_geometry.spacing))
         lr = learning_rate(cfg, fov_diameter_pixels)
+        steps = iteration_count(cfg, fov_diameter_pixels)
         optimizer = torch.optim.Adam(net.parameters(), lr=lr)
-        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, cfg.iterations, eta_min=0.05 * lr)
+        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps, eta_min=0.05 * lr)
         if cfg.constraint == "bjorck":
             register_retraction(optimizer, net)
         scale = float((target ** 2).mean())
@@ -309,7 +311,7 @@ class INRReconstruction:
         # one engine iteration = one step (rays: a random ray batch; grid: the full image)
         sampler = PointBatchSampler(n_rays, cfg.rays_per_batch if cfg.forward_model == "rays" else None,
                                     generator=generator, device=device)
-        engine = INRTrainer(net, optimizer, loss_function, sampler, cfg.iterations, lr_scheduler=scheduler,
+        engine = INRTrainer(net, optimizer, loss_function, sampler, steps, lr_scheduler=scheduler,
                             device=device, handlers=handlers, log_every=cfg.log_every, progress=cfg.progress,
                             desc="reconstruct")
         t_opt = time.perf_counter()
@@ -329,7 +331,7 @@ class INRReconstruction:
                              view_limited_first_stage_share=k_first,
                              num_layers=network_depth(cfg, budget, view_limit))
         result.metrics.update(total_variation_strength=tv_strength,
-                              pixels_per_measurement=fov_output_pixels / n_rays, learning_rate=lr,
+                              pixels_per_measurement=fov_output_pixels / n_rays, learning_rate=lr, iterations=steps,
                               fov_diameter_pixels=fov_diameter_pixels)
         result.runtime_s = {"optimisation": t_opt, "total": time.perf_counter() - t_start}
         return result

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -125,6 +127,44 @@ def test_default_learning_rate_follows_the_field_of_view_in_output_pixels(data):
         assert res.metrics["fov_diameter_pixels"] == pytest.approx(d)
         assert res.metrics["learning_rate"] == pytest.approx(min(max(6e-3 * (d / 128) ** 2, 8e-4), 1.2e-2))
     assert res.metrics["learning_rate"] > 8e-4  # the finest grid is above the floor
+
+
+def test_default_iterations_grow_where_the_rate_is_capped(data, monkeypatch):
+    """1600 steps, times the grid rate's excess over its cap (at most 2x); explicit values win."""
+    from monai_lipinr.apps.reconstruction import config
+    from monai_lipinr.apps.reconstruction.config import (
+        DEFAULT_ITERATIONS,
+        MAX_ITERATION_FACTOR,
+        ReconstructionConfig,
+        iteration_count,
+    )
+
+    cfg = ReconstructionConfig()
+    assert cfg.iterations is None and DEFAULT_ITERATIONS == 1600 and MAX_ITERATION_FACTOR == 2.0
+    assert iteration_count(cfg) == 1600  # unknown grid
+    cap_diameter = 128 * math.sqrt(2)  # 6e-3 (D / 128)² reaches the 1.2e-2 cap
+    for d in (47, 127, 180):
+        assert iteration_count(cfg, d) == 1600
+    assert iteration_count(cfg, 223) == round(1600 * (223 / cap_diameter) ** 2)  # 2428
+    assert iteration_count(cfg, 255) == round(1600 * (255 / cap_diameter) ** 2)  # 3176
+    assert iteration_count(cfg, 511) == 3200  # clipped: finer grids are unmeasured
+    assert iteration_count(ReconstructionConfig(constraint="none"), 255) == 1600
+    assert iteration_count(ReconstructionConfig(learning_rate=3e-3), 255) == 1600  # the earlier tables' setting
+    assert iteration_count(ReconstructionConfig(iterations=7), 255) == 7
+    for bad in (0, float("inf"), False):
+        with pytest.raises(ValueError, match="fov_diameter_pixels must be a finite number > 0"):
+            iteration_count(cfg, bad)
+    for bad in (0, 2.5, True):
+        with pytest.raises(ValueError, match="iterations must be an int >= 1"):
+            ReconstructionConfig(iterations=bad).validate()
+    # the fit runs the derived length and reports it: with the default scaled down to 2 steps, the 33-bin
+    # scan on a 0.25 mm grid (D ≈ 264 pixels, factor clipped to 2) runs 4 steps, on its own 2 mm grid 2
+    noisy, grid, _ = data
+    monkeypatch.setattr(config, "DEFAULT_ITERATIONS", 2)
+    for image_geometry, steps in ((grid, 2), (reconstruction_grid(GEOM, spacing=0.25), 4)):
+        res = INRReconstruction(hidden_features=16, empirical_starts=2, empirical_steps=1
+                                ).fit(noisy, GEOM, image_geometry)
+        assert res.metrics["iterations"] == steps and res.history[-1]["iteration"] == steps - 1  # the last step
 
 
 def test_view_limited_first_share_caps_the_first_stage_and_keeps_the_product():
