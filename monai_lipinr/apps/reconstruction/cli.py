@@ -73,7 +73,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--tv-weight", type=float, default=None,
                    help="total-variation weight λ relative to the data misfit; the strength is λ √(pixels per "
                         "measured line integral) (default 11; 0 = off)")
-    g.add_argument("--iterations", type=int, default=None)
+    g.add_argument("--iterations", type=int, default=None,
+                   help="Adam steps (default 1600, up to twice that on grids more than 181 pixels across)")
     parser.add_argument("--sart-iterations", type=int, default=0,
                         help="also reconstruct with N sweeps of SART (the iterative baseline) and write sart.nii.gz "
                              "(default 0: FBP is the only baseline)")
