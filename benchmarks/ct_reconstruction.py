@@ -214,8 +214,8 @@ def _print(row):
     extra = f"  K {row['budget_K']:.3g} Km {row['empirical_K']:.3g}" if "budget_K" in row else ""
     extra += f"  {row['num_layers']} layers" if "num_layers" in row else ""
     extra += f"  TV c {row['tv_strength']:.3g}" if "tv_strength" in row else ""
-    extra += f"  lr {row['learning_rate']:.3g}" if "learning_rate" in row else ""
-    extra += f"  {row['iterations']} it" if "learning_rate" in row else ""
+    # the INR rows (SART's oracle row has "iterations" too, but no learning rate)
+    extra += f"  lr {row['learning_rate']:.3g}  {row['iterations']} it" if "learning_rate" in row else ""
     print(f"{row['slice']:8s} {row['size']:4d}px {row['views']:3d} views  {row['method']:22s} "
           f"PSNR {row['psnr_db']:6.2f} dB  SSIM {row['ssim']:.3f}  {row['time_s']:7.1f} s{extra}", flush=True)
 

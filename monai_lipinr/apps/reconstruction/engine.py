@@ -106,8 +106,8 @@ class ReconstructionResult:
         budget: the budget estimate (value, units, derivation) and the scale applied.
         ledger: the Lipschitz ledger as a dict, with the empirical constant and its utilisation.
         metrics: data-consistency numbers (relative residual of the sinogram) and the fit's settings derived
-            from the data: the total variation's strength, the pixels per measurement, the learning rate and the
-            field of view's diameter in output pixels that set it.
+            from the data: the total variation's strength, the pixels per measurement, the learning rate, the
+            number of iterations run and the field of view's diameter in output pixels that set both.
         runtime_s: wall time of the optimisation and of the whole call.
         history: loss per logged iteration.
     """
