@@ -146,7 +146,7 @@ def test_default_iterations_grow_where_the_rate_is_capped(data, monkeypatch):
     for d in (47, 127, 180):
         assert iteration_count(cfg, d) == 1600
     assert iteration_count(cfg, 223) == round(1600 * (223 / cap_diameter) ** 2)  # 2428
-    assert iteration_count(cfg, 255) == round(1600 * (255 / cap_diameter) ** 2)  # 3176
+    assert iteration_count(cfg, 255) == round(1600 * (255 / cap_diameter) ** 2)  # 3175
     assert iteration_count(cfg, 511) == 3200  # clipped: finer grids are unmeasured
     assert iteration_count(ReconstructionConfig(constraint="none"), 255) == 1600
     assert iteration_count(ReconstructionConfig(learning_rate=3e-3), 255) == 1600  # the earlier tables' setting
