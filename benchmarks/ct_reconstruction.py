@@ -194,7 +194,8 @@ def run_case(hu_full, geom_full, size, views, photons, iterations, budget_scales
         score(label, res.hu, time.perf_counter() - t,
               {"empirical_K": res.ledger["empirical"], "prior_K": res.ledger["prior_budget"],
                "num_layers": res.budget["num_layers"], "tv_strength": res.metrics["total_variation_strength"],
-               "learning_rate": res.metrics["learning_rate"], "iterations": res.metrics["iterations"]})
+               "learning_rate": res.metrics["learning_rate"], "iterations": res.metrics["iterations"],
+               **_selected(res)})
     if "ours" in methods:
         for scale in budget_scales:
             t = time.perf_counter()
@@ -206,8 +207,13 @@ def run_case(hu_full, geom_full, size, views, photons, iterations, budget_scales
                    "num_layers": res.budget["num_layers"], "tv_strength": res.metrics["total_variation_strength"],
                    "learning_rate": res.metrics["learning_rate"], "iterations": res.metrics["iterations"],
                    "allocation": res.network.allocation,
-                   "allocation_kwargs": dict(res.network._allocation_kwargs)})
+                   "allocation_kwargs": dict(res.network._allocation_kwargs), **_selected(res)})
     return rows
+
+
+def _selected(res):
+    """The iterate the held-out views chose (``--set validation_views=N``), for the row; nothing without them."""
+    return {"selected_iteration": res.metrics["selected_iteration"]} if "selected_iteration" in res.metrics else {}
 
 
 def _print(row):
@@ -216,6 +222,7 @@ def _print(row):
     extra += f"  TV c {row['tv_strength']:.3g}" if "tv_strength" in row else ""
     # the INR rows (SART's oracle row has "iterations" too, but no learning rate)
     extra += f"  lr {row['learning_rate']:.3g}  {row['iterations']} it" if "learning_rate" in row else ""
+    extra += f" (held-out views chose {row['selected_iteration']})" if "selected_iteration" in row else ""
     print(f"{row['slice']:8s} {row['size']:4d}px {row['views']:3d} views  {row['method']:22s} "
           f"PSNR {row['psnr_db']:6.2f} dB  SSIM {row['ssim']:.3f}  {row['time_s']:7.1f} s{extra}", flush=True)
 

@@ -75,6 +75,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "measured line integral) (default 11; 0 = off)")
     g.add_argument("--iterations", type=int, default=None,
                    help="Adam steps (default 1600, up to twice that on grids more than 181 pixels across)")
+    g.add_argument("--validation-views", type=int, default=None,
+                   help="hold N views (spread over the scan) out of the fit and return the iterate with the lowest "
+                        "misfit on them: a length chosen by the data (default 0: all views fitted)")
     parser.add_argument("--sart-iterations", type=int, default=0,
                         help="also reconstruct with N sweeps of SART (the iterative baseline) and write sart.nii.gz "
                              "(default 0: FBP is the only baseline)")
@@ -88,7 +91,8 @@ def _config(args: argparse.Namespace):
 
     mapping = {"preset": "preset", "constraint": "constraint", "allocation": "allocation", "first_share": "first_share",
                "num_layers": "num_layers", "hidden_features": "hidden_features", "max_hu_jump": "max_hu_jump", "edge_width": "edge_width_mm", "budget_scale": "budget_scale",
-               "tv_weight": "tv_weight", "iterations": "iterations", "seed": "seed", "device": "device"}
+               "tv_weight": "tv_weight", "iterations": "iterations", "validation_views": "validation_views", "seed": "seed",
+               "device": "device"}
     values = {f: getattr(args, a) for a, f in mapping.items() if getattr(args, a, None) is not None}
     values["progress"] = not args.no_progress
     cfg = ReconstructionConfig(**values)

@@ -37,6 +37,7 @@ from monai_lipinr.apps.reconstruction.config import (
 from monai_lipinr.apps.reconstruction.geometry import ScanGeometry, check_sinogram
 from monai_lipinr.apps.reconstruction.noise import poisson_weights
 from monai_lipinr.apps.reconstruction.projector import GridProjector, INRField, RayProjector
+from monai_lipinr.apps.reconstruction.validation import BestIterate, held_out_views
 from monai_lipinr.budget.coordinates import NetworkCoordinates
 from monai_lipinr.budget.geometry import ImageGeometry
 from monai_lipinr.budget.priors import IntensityGradientPrior
@@ -107,7 +108,8 @@ class ReconstructionResult:
         ledger: the Lipschitz ledger as a dict, with the empirical constant and its utilisation.
         metrics: data-consistency numbers (relative residual of the sinogram) and the fit's settings derived
             from the data: the total variation's strength, the pixels per measurement, the learning rate, the
-            number of iterations run and the field of view's diameter in output pixels that set both.
+            number of iterations run and the field of view's diameter in output pixels that set both; with
+            held-out views (``validation_views``), the views, the iterate they selected and its held-out misfit.
         runtime_s: wall time of the optimisation and of the whole call.
         history: loss per logged iteration.
     """
@@ -236,6 +238,9 @@ class INRReconstruction:
             image_geometry = reconstruction_grid(geometry)
         if not isinstance(image_geometry, ImageGeometry) or image_geometry.spatial_dims != 2:
             raise ValueError(f"image_geometry must be a 2-D ImageGeometry, got {image_geometry!r}.")
+        held_views = held_out_views(geometry.shape[0], cfg.validation_views)
+        fit_views = torch.ones(geometry.shape[0], dtype=torch.bool, device=device)
+        fit_views[torch.as_tensor(held_views, device=device)] = False
         if cfg.weighting == "poisson":
             if photons is None:
                 raise ValueError("weighting='poisson' needs photons (I0 of the measurement), got None.")
@@ -262,10 +267,14 @@ class INRReconstruction:
         scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps, eta_min=0.05 * lr)
         if cfg.constraint == "bjorck":
             register_retraction(optimizer, net)
-        scale = float((target ** 2).mean())
+        # loss normalisation: 1 = predicting zero everywhere (on the views fitted; the held-out ones alike)
+        reference = target.reshape(geometry.shape)
         if cfg.preconditioner == "ramp" and cfg.forward_model == "grid":
-            scale = float((sqrt_ramp(target.reshape(geometry.shape)) ** 2).mean())  # loss normalisation: 1 = predicting zero everywhere
+            reference = sqrt_ramp(reference)
+        scale = float((reference[fit_views] ** 2).mean())
+        held_scale = float((reference[~fit_views] ** 2).mean()) if held_views.size else None
         n_rays = target.shape[0]
+        n_fitted = int(fit_views.sum()) * geometry.shape[1]  # the measurements the fit sees
         # the network is sampled on the output grid refined ``supersampling`` times per axis: the projector
         # then sees detail finer than an output pixel (which the measured line integrals contain)
         samples = image_geometry.refined(cfg.supersampling)
@@ -279,7 +288,7 @@ class INRReconstruction:
                                      device=device)
         total_variation = TotalVariationLoss(spatial_dims=2, eps=TV_EPS_HU / HU_PER_OUTPUT_UNIT)
         fov_output_pixels = int(_fov_mask(image_geometry, geometry.centre, geometry.field_of_view_radius()).sum())
-        tv_strength = total_variation_strength(cfg, max(fov_output_pixels, 1), n_rays)
+        tv_strength = total_variation_strength(cfg, max(fov_output_pixels, 1), n_fitted)
 
         # the grid model's line integrals see only the projector's support pixels: evaluate the network there
         # (and everywhere when the rays model needs the image for total variation only)
@@ -291,14 +300,26 @@ class INRReconstruction:
             values = net(pixels[support]).reshape(-1)
             return values.new_zeros(pixels.shape[0]).masked_scatter(support, values)
 
-        def loss_function(batch: dict[str, Any]) -> torch.Tensor:
+        def view_residuals(image: torch.Tensor) -> torch.Tensor:
+            """The grid model's weighted (and ramp-filtered) residual of an image, ``(V, D)``."""
+            pred = grid_projector(image * cfg.mu_water).reshape(-1)
+            res = (weights.sqrt() * (pred - target)).reshape(geometry.shape)
+            return sqrt_ramp(res) if cfg.preconditioner == "ramp" else res
+
+        def held_out_misfit(res: torch.Tensor) -> float:
+            return float((res.detach()[~fit_views] ** 2).mean()) / held_scale
+
+        best = BestIterate(net) if held_views.size else None
+
+        def loss_function(batch: dict[str, Any]) -> torch.Tensor | dict[str, torch.Tensor]:
             image = network_image() if cfg.forward_model == "grid" or cfg.tv_weight > 0 else None
+            terms = {}
             if cfg.forward_model == "grid":
-                pred = grid_projector(image * cfg.mu_water).reshape(-1)
-                res = weights.sqrt() * (pred - target)
-                if cfg.preconditioner == "ramp":
-                    res = sqrt_ramp(res.reshape(geometry.shape))
-                loss = (res ** 2).mean() / scale
+                res = view_residuals(image)
+                loss = ((res[fit_views] if best is not None else res) ** 2).mean() / scale
+                if best is not None:  # the state the optimiser is about to change: engine.state.iteration - 1 steps
+                    terms["validation"] = held_out_misfit(res)
+                    best.observe(engine.state.iteration - 1, terms["validation"])
             else:
                 idx = batch["index"]
                 pred = projector(field, idx, stratified=True, generator=generator)
@@ -306,7 +327,7 @@ class INRReconstruction:
             if cfg.tv_weight > 0:  # weight proportional to the current misfit (see ReconstructionConfig.tv_weight)
                 tv = total_variation(image.reshape(1, 1, h_px, w_px), fov_pixels)
                 loss = loss + tv_strength * loss.detach() * tv
-            return loss
+            return {"loss": loss, **terms} if terms else loss
 
         # one engine iteration = one step (rays: a random ray batch; grid: the full image)
         sampler = PointBatchSampler(n_rays, cfg.rays_per_batch if cfg.forward_model == "rays" else None,
@@ -319,6 +340,10 @@ class INRReconstruction:
         history = engine.state.history
         t_opt = time.perf_counter() - t_opt
         net.eval()
+        if best is not None:  # the final state competes too; then the network is the best one seen
+            with torch.no_grad():
+                best.observe(steps, held_out_misfit(view_residuals(network_image())))
+            best.restore()
         with torch.no_grad():
             if cfg.forward_model == "grid":
                 pred = grid_projector(network_image() * cfg.mu_water).reshape(-1)
@@ -331,8 +356,11 @@ class INRReconstruction:
                              view_limited_first_stage_share=k_first,
                              num_layers=network_depth(cfg, budget, view_limit))
         result.metrics.update(total_variation_strength=tv_strength,
-                              pixels_per_measurement=fov_output_pixels / n_rays, learning_rate=lr, iterations=steps,
+                              pixels_per_measurement=fov_output_pixels / n_fitted, learning_rate=lr, iterations=steps,
                               fov_diameter_pixels=fov_diameter_pixels)
+        if best is not None:
+            result.metrics.update(validation_views=held_views.tolist(), selected_iteration=best.iteration,
+                                  validation_misfit=best.misfit)
         result.runtime_s = {"optimisation": t_opt, "total": time.perf_counter() - t_start}
         return result
 

@@ -85,7 +85,19 @@ def test_bad_inputs_leave_no_output(tmp_path, capsys):
     assert main(["reconstruct", "--image", str(img), "--simulate-views", "6", "--hidden-features", "0",
                  "--output", str(out), *FAST]) == 2
     assert "hidden_features" in capsys.readouterr().err
+    assert main(["reconstruct", "--image", str(img), "--simulate-views", "6", "--validation-views", "4",
+                 "--output", str(out), *FAST]) == 2
+    assert "validation_views must be an int in [0, 3]" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_held_out_views_are_reported(tmp_path):
+    out = tmp_path / "held"
+    assert main(["reconstruct", "--image", str(_image(tmp_path)), "--simulate-views", "6", "--validation-views", "2",
+                 "--output", str(out), *FAST]) == 0
+    metrics = json.loads((out / "report.json").read_text())["metrics"]
+    assert metrics["validation_views"] == [1, 4]
+    assert 0 <= metrics["selected_iteration"] <= 3 and metrics["validation_misfit"] > 0
 
 
 def test_simulated_detector_aperture():
