@@ -53,7 +53,7 @@ from monai_lipinr.apps.reconstruction.sart import SART
 from monai_lipinr.budget import ImageGeometry
 from monai_lipinr.data.images import save_image
 
-__all__ = ["main", "SLICES", "load_slice", "run_case"]
+__all__ = ["main", "SLICES", "load_slice", "run_case", "simulate_case"]
 
 #: name -> (file under --data, axial slice index); "pydicom" is pydicom's bundled CT_small.dcm.
 SLICES = {"popi": ("thorax/popi00.nii.gz", 70), "4dlung": ("thorax/4dlung113_g40.nii.gz", 60),
@@ -115,6 +115,25 @@ def scan_geometry(kind, views, size, pixel, centre):
                            FAN_SOURCE_TO_ISOCENTRE, FAN_SOURCE_TO_DETECTOR, centre=centre)
 
 
+def simulate_case(hu_full, geom_full, size, views, photons, seed=0, aperture="bin", geometry="parallel"):
+    """One simulated scan of a slice: ``(scan geometry, reconstruction grid, noisy sinogram, reference HU, mask)``.
+
+    The reference is the slice area-averaged onto the ``size``² grid, with the anatomy outside the scanned
+    field-of-view disk replaced by air (see :func:`run_case`); the mask is the body inside the disk, less a rim of
+    ``EVAL_RIM_PIXELS``, where every method is scored. Poisson noise of ``photons`` per bin, ``seed``.
+    """
+    _, grid = _downsample(hu_full, geom_full, size)
+    h = float(grid.spacing[0])
+    geom = scan_geometry(geometry, views, size, h,
+                         grid.index_to_world(np.array([[size // 2, size // 2]], dtype=np.float64))[0])
+    hu_full = np.where(_fov_mask(geom_full, geom.centre, geom.field_of_view_radius()), hu_full, -1000.0)
+    ref, _ = _downsample(hu_full, geom_full, size)
+    mu = hu_to_attenuation(hu_full, MU_WATER)
+    sino = add_noise(simulate_sinogram(torch.tensor(mu), geom_full, geom, aperture), "poisson", photons=photons, seed=seed)
+    mask = body_mask(ref) & _fov_mask(grid, geom.centre, geom.field_of_view_radius() - EVAL_RIM_PIXELS * h)
+    return geom, grid, sino, ref, mask
+
+
 def run_case(hu_full, geom_full, size, views, photons, iterations, budget_scales, seed=0,
              methods=METHODS, overrides=None, aperture="bin", geometry="parallel", save_images=None):
     """Simulate one scan and score the requested methods on it; returns one row per method.
@@ -127,15 +146,8 @@ def run_case(hu_full, geom_full, size, views, photons, iterations, budget_scales
     ``pydicom`` reach the image border): every ray then sees the whole object and no method has to deal
     with truncated projections, which is a different problem (interior tomography).
     """
-    _, grid = _downsample(hu_full, geom_full, size)
+    geom, grid, sino, ref, mask = simulate_case(hu_full, geom_full, size, views, photons, seed, aperture, geometry)
     h = float(grid.spacing[0])
-    geom = scan_geometry(geometry, views, size, h,
-                         grid.index_to_world(np.array([[size // 2, size // 2]], dtype=np.float64))[0])
-    hu_full = np.where(_fov_mask(geom_full, geom.centre, geom.field_of_view_radius()), hu_full, -1000.0)
-    ref, _ = _downsample(hu_full, geom_full, size)
-    mu = hu_to_attenuation(hu_full, MU_WATER)
-    sino = add_noise(simulate_sinogram(torch.tensor(mu), geom_full, geom, aperture), "poisson", photons=photons, seed=seed)
-    mask = body_mask(ref) & _fov_mask(grid, geom.centre, geom.field_of_view_radius() - EVAL_RIM_PIXELS * h)
     rows = []
     stem = f"{geometry}_{size}px_{views}v_seed{seed}"
     if save_images is not None:
