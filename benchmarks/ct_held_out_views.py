@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from ct_reconstruction import SLICES, load_slice, simulate_case
+from ct_reconstruction import SLICES, simulate_case, slices_on_grid
 from ignite.engine import Events
 
 from monai_lipinr.apps.reconstruction.engine import HU_PER_OUTPUT_UNIT, INRReconstruction, _fov_mask
@@ -97,12 +97,7 @@ def main(argv=None):
     if a.threads:
         torch.set_num_threads(a.threads)
     results = {}
-    for name in a.slices:
-        loaded = load_slice(name, Path(a.data))
-        if loaded is None:
-            continue
-        hu, g = loaded
-        size = min(a.size, min(hu.shape) // 2)
+    for name, hu, g, size in slices_on_grid(a.slices, a.data, a.size):
         r = held_out_curve(hu, g, size, a.views, a.held, a.method, a.iterations, a.every, a.seed)
         results[name] = r
         for i, psnr, m in r["curve"]:

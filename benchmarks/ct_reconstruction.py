@@ -53,7 +53,7 @@ from monai_lipinr.apps.reconstruction.sart import SART
 from monai_lipinr.budget import ImageGeometry
 from monai_lipinr.data.images import save_image
 
-__all__ = ["main", "SLICES", "load_slice", "run_case", "simulate_case"]
+__all__ = ["main", "SLICES", "load_slice", "slices_on_grid", "run_case", "simulate_case"]
 
 #: name -> (file under --data, axial slice index); "pydicom" is pydicom's bundled CT_small.dcm.
 SLICES = {"popi": ("thorax/popi00.nii.gz", 70), "4dlung": ("thorax/4dlung113_g40.nii.gz", 60),
@@ -92,6 +92,15 @@ def load_slice(name: str, data: Path):
     img = sitk.ReadImage(str(path))
     arr = np.clip(sitk.GetArrayFromImage(img)[k].astype(np.float64), -1024, None)
     return arr, ImageGeometry((arr.shape[1], arr.shape[0]), img.GetSpacing()[:2], img.GetOrigin()[:2])
+
+
+def slices_on_grid(names, data, size):
+    """``(name, HU, geometry, grid size)`` of every slice that loads (:func:`load_slice` skips the missing ones);
+    the grid is ``size``² or, for a smaller slice, half its shorter side (the reference is an area average)."""
+    for name in names:
+        loaded = load_slice(name, Path(data))
+        if loaded is not None:
+            yield name, *loaded, min(size, min(loaded[0].shape) // 2)
 
 
 def scan_geometry(kind, views, size, pixel, centre):
@@ -292,12 +301,7 @@ def main(argv=None):
     save_dir = Path(a.save_images) if a.save_images else None
     if save_dir is not None and save_dir.exists() and any(save_dir.iterdir()):
         p.error(f"--save-images {str(save_dir)!r} is not empty: give a new or empty directory (nothing is overwritten).")
-    for name in a.slices:
-        loaded = load_slice(name, Path(a.data))
-        if loaded is None:
-            continue
-        hu, g = loaded
-        size = min(a.size, min(hu.shape) // 2)
+    for name, hu, g, size in slices_on_grid(a.slices, a.data, a.size):
         for v in a.views:
             rows = run_case(hu, g, size, v, a.photons, a.iterations, [1.0], seed=a.seed, methods=a.methods,
                             overrides=overrides, aperture=a.aperture, geometry=a.geometry,

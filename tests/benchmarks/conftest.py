@@ -6,7 +6,10 @@ import importlib.util
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+
+from monai_lipinr.budget import ImageGeometry
 
 BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 
@@ -36,3 +39,13 @@ def regions():
 def held_out():
     """``benchmarks/ct_held_out_views.py``."""
     return _load("ct_held_out_views")
+
+
+@pytest.fixture()
+def ellipse_slice():
+    """A 64² slice of 1 mm pixels (HU): a soft-tissue ellipse in air holding a bone disk; ``(hu, geometry)``."""
+    n = 64
+    yy, xx = np.mgrid[:n, :n] - (n - 1) / 2
+    hu = np.where(xx**2 / 22**2 + yy**2 / 16**2 < 1, 40.0, -1000.0)
+    hu[(xx - 6) ** 2 + yy**2 < 25] = 600.0
+    return hu, ImageGeometry((n, n), (1.0, 1.0), (0.0, 0.0))

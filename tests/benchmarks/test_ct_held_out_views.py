@@ -2,18 +2,11 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
-from monai_lipinr.budget import ImageGeometry
 
-
-def test_curve_pairs_psnr_with_the_held_out_misfit_and_scores_the_selected_iterate(held_out):
-    n, pixel = 64, 1.0
-    yy, xx = np.mgrid[:n, :n] - (n - 1) / 2
-    hu = np.where(xx**2 / 22**2 + yy**2 / 16**2 < 1, 40.0, -1000.0)
-    hu[(xx - 6) ** 2 + yy**2 < 25] = 600.0
-    geom = ImageGeometry((n, n), (pixel, pixel), (0.0, 0.0))
+def test_curve_pairs_psnr_with_the_held_out_misfit_and_scores_the_selected_iterate(held_out, ellipse_slice):
+    hu, geom = ellipse_slice
     # a fast rate and no TV: the twin fits the noise within the run, so the selection is not its last state
     small = {"hidden_features": 32, "empirical_starts": 1, "empirical_steps": 1, "learning_rate": 1e-2,
              "tv_weight": 0.0}

@@ -30,12 +30,8 @@ def test_fan_scan_covers_the_parallel_field_of_view(bench, size, pixel):
     assert fan.angular_sampling_limit() * fan.field_of_view_radius() == pytest.approx(30.0)
 
 
-def test_fan_case_scores_fbp_and_the_package_sart(bench):
-    n, pixel = 64, 1.0
-    yy, xx = np.mgrid[:n, :n] - (n - 1) / 2
-    hu = np.where(xx**2 / 22**2 + yy**2 / 16**2 < 1, 40.0, -1000.0)
-    hu[(xx - 6) ** 2 + yy**2 < 25] = 600.0
-    geom = ImageGeometry((n, n), (pixel, pixel), (0.0, 0.0))
+def test_fan_case_scores_fbp_and_the_package_sart(bench, ellipse_slice):
+    hu, geom = ellipse_slice
     rows = bench.run_case(hu, geom, 32, 90, 1e6, 1, [1.0], methods=("fbp", "sart"), geometry="fan")
     assert [r["method"] for r in rows][:2] == ["FBP (ramp)", "SART (2 it)"]
     assert rows[2]["method"].startswith("SART (best:") and 1 <= rows[2]["iterations"] <= 6
