@@ -243,7 +243,7 @@ class ReconstructionConfig:
             holds. Measured at 128², 60 views, 6 held out, 3200-iteration runs (POPI / 4D-Lung / CIP, seed 0,
             ``benchmarks/README.md``, CT section): the unconstrained twin's selected iterate scored 0.19 / 0.35 /
             0.32 dB below the best iterate of its run and 3.8 / 6.5 / 2.2 dB above its last; ours' scored
-            0.01 / 1.03 / 0.00 dB below its best, and on 4D-Lung 0.44 dB below its own last iterate (its held-out
+            0.01 / 1.03 / 0.00 dB below its best, and on 4D-Lung 0.43 dB below its own last iterate (its held-out
             misfit turned up at ~300 iterations while the image improved until ~900).
         seed, device, chunk_size: reproducibility, device, points per evaluation chunk.
         empirical_starts, empirical_steps: effort of the empirical Lipschitz estimate.
